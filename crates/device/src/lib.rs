@@ -1,0 +1,18 @@
+//! The emulated modem: a complete device that host software can update.
+//!
+//! [`Modem`] is the device without IO (AT session, profile, engine, reboots);
+//! [`run`] is the shell that connects it to a transport and runs transfers;
+//! [`DataDir`] is its persistent state (flash kept in a file).
+
+mod datadir;
+mod modem;
+mod run;
+mod transport;
+
+pub use datadir::{
+    DEFAULT_SLOT_SIZE, DataDir, DataDirError, DeviceConfig, MAX_SLOT_SIZE, OpenOptions, application_body,
+    factory_image, layout_for,
+};
+pub use modem::{Modem, ModemError};
+pub use run::{Input, RunError, RunOptions, run};
+pub use transport::Listen;

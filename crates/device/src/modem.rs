@@ -1,0 +1,274 @@
+//! The emulated modem without its IO: bytes in, bytes out.
+//!
+//! Owns the AT session (framing, echo, `+CMEE`, basic V.250 commands),
+//! dispatch to the profile, URC output, and reboots inside the process. It
+//! is sans-IO like the engine under it: the shell in `run.rs` feeds it bytes
+//! and downloader output and writes what it returns. Responses are appended
+//! to the output whole, so a URC can never land inside one.
+
+use std::collections::VecDeque;
+
+use atfota_at::{CmeError, CmeeMode, Command, Final, Frame, Framer, MAX_LINE_LEN, Op, Response};
+use atfota_fota::{Action, Ctx, Engine, EngineConfig, EngineError, Profile, ProfileKind, SystemRequest};
+use atfota_net::{DownloadError, Outcome, StartInfo};
+use atfota_storage::{Layout, NorFlash};
+
+/// A self-test that keeps failing is given up on after this many reboots in
+/// a row (the revert normally ends it after one).
+const MAX_WATCHDOG_REBOOTS: u32 = 3;
+
+/// Why the modem stopped working.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ModemError {
+    /// Boot failed: the flash could not be read or written.
+    #[error("boot failed: {0}")]
+    Boot(#[from] EngineError),
+}
+
+/// One emulated modem.
+pub struct Modem<F: NorFlash> {
+    profile: Profile,
+    engine: Option<Engine<F>>,
+    layout: Layout,
+    config: EngineConfig,
+    framer: Framer,
+    echo: bool,
+    cmee: CmeeMode,
+    out: Vec<u8>,
+    actions: VecDeque<Action>,
+    boots: u64,
+}
+
+impl<F: NorFlash> Modem<F> {
+    /// Powers the device on: bootloader, application start, banner, and any
+    /// result URC of an upgrade installed by this boot.
+    pub fn power_on(
+        flash: F,
+        layout: Layout,
+        kind: ProfileKind,
+        config: EngineConfig,
+    ) -> Result<Self, ModemError> {
+        let profile = Profile::new(kind);
+        let mut modem = Self {
+            echo: profile.default_echo(),
+            profile,
+            engine: None,
+            layout,
+            config,
+            framer: Framer::new(MAX_LINE_LEN),
+            cmee: CmeeMode::Disabled,
+            out: Vec::new(),
+            actions: VecDeque::new(),
+            boots: 0,
+        };
+        modem.boot(flash)?;
+        Ok(modem)
+    }
+
+    /// Feeds bytes received from the host.
+    pub fn handle_input(&mut self, bytes: &[u8]) -> Result<(), ModemError> {
+        for &b in bytes {
+            if self.echo {
+                self.out.push(b);
+            }
+            let Some(frame) = self.framer.push(b) else { continue };
+            let reset = match frame {
+                Frame::Line(line) => self.execute_line(&line),
+                Frame::TooLong => {
+                    log::warn!("command line longer than {MAX_LINE_LEN} bytes refused");
+                    self.respond(&Response::error());
+                    false
+                }
+                _ => {
+                    log::warn!("command line with binary bytes refused");
+                    self.respond(&Response::error());
+                    false
+                }
+            };
+            if reset {
+                self.reboot()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Bytes to send to the host (drained).
+    pub fn take_output(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.out)
+    }
+
+    /// Next transfer to start or stop.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        if let Some(engine) = self.engine.as_mut() {
+            while let Some(a) = engine.poll_action() {
+                self.actions.push_back(a);
+            }
+        }
+        self.actions.pop_front()
+    }
+
+    /// Downloader: transfer `id` got its response.
+    pub fn handle_started(&mut self, id: u64, info: StartInfo) {
+        if let Some(e) = self.engine.as_mut() {
+            e.handle_started(id, info);
+        }
+        self.drain_events();
+    }
+
+    /// Downloader: bytes of transfer `id`.
+    pub fn handle_data(&mut self, id: u64, data: &[u8]) {
+        if let Some(e) = self.engine.as_mut() {
+            e.handle_data(id, data);
+        }
+        self.drain_events();
+    }
+
+    /// Downloader: transfer `id` ended.
+    pub fn handle_finished(&mut self, id: u64, result: Result<Outcome, DownloadError>) {
+        if let Some(e) = self.engine.as_mut() {
+            e.handle_finished(id, result);
+        }
+        self.drain_events();
+    }
+
+    /// The engine (for inspection by tests and logs).
+    pub fn engine(&self) -> Option<&Engine<F>> {
+        self.engine.as_ref()
+    }
+
+    /// The engine, mutably (the shell stops it before exiting).
+    pub fn engine_mut(&mut self) -> Option<&mut Engine<F>> {
+        self.engine.as_mut()
+    }
+
+    /// Number of boots since power-on (1 after power-on).
+    pub fn boots(&self) -> u64 {
+        self.boots
+    }
+
+    /// Stops the modem and gives the flash back (a power cut, for tests).
+    pub fn into_flash(mut self) -> Option<F> {
+        self.engine.take().map(Engine::into_flash)
+    }
+
+    /// Executes one command line; true when it asked for a reset.
+    fn execute_line(&mut self, line: &str) -> bool {
+        let commands = match atfota_at::parse_line(line) {
+            Ok(c) => c,
+            Err(e) => {
+                log::warn!("unparsable command line: {e}");
+                self.respond(&Response::error());
+                return false;
+            }
+        };
+        let mut system = SystemRequest::default();
+        let mut lines = Vec::new();
+        let mut result = Final::Ok;
+        for cmd in &commands {
+            let resp = self.execute(cmd, &mut system);
+            lines.extend(resp.lines);
+            if resp.result != Final::Ok {
+                result = resp.result;
+                break;
+            }
+        }
+        // Events raised by the command (cancel's 1,2,0) go out before its final result.
+        self.drain_events();
+        self.respond(&Response { lines, result });
+        system.reset && result == Final::Ok
+    }
+
+    fn execute(&mut self, cmd: &Command, system: &mut SystemRequest) -> Response {
+        match (cmd.name.as_str(), &cmd.op) {
+            ("E", Op::Action) => self.set_echo(0),
+            ("E", Op::Set(a)) => match a.int(0) {
+                Ok(Some(v)) => self.set_echo(v),
+                _ => Response::error(),
+            },
+            // Only the defaults exist: result codes on, verbose.
+            ("Q" | "V", Op::Action) => Response::ok(),
+            ("Q", Op::Set(a)) if matches!(a.int(0), Ok(Some(0))) => Response::ok(),
+            ("V", Op::Set(a)) if matches!(a.int(0), Ok(Some(1))) => Response::ok(),
+            ("Z", Op::Action) => {
+                self.echo = self.profile.default_echo();
+                self.cmee = CmeeMode::Disabled;
+                Response::ok()
+            }
+            ("+CMEE", Op::Set(a)) => match a.int(0).ok().flatten().map(CmeeMode::try_from) {
+                Some(Ok(mode)) if a.len() == 1 => {
+                    self.cmee = mode;
+                    Response::ok()
+                }
+                _ => Response::cme(CmeError::INCORRECT_PARAMETERS),
+            },
+            ("+CMEE", Op::Read) => Response::ok().with_line(format!("+CMEE: {}", self.cmee.code())),
+            ("+CMEE", Op::Test) => Response::ok().with_line("+CMEE: (0-2)"),
+            _ => match self.engine.as_mut() {
+                Some(engine) => {
+                    let mut ctx = Ctx { engine, system };
+                    self.profile.execute(cmd, &mut ctx)
+                }
+                None => Response::error(),
+            },
+        }
+    }
+
+    fn set_echo(&mut self, v: i64) -> Response {
+        match v {
+            0 | 1 => {
+                self.echo = v == 1;
+                Response::ok()
+            }
+            _ => Response::error(),
+        }
+    }
+
+    fn respond(&mut self, resp: &Response) {
+        self.out.extend_from_slice(resp.render(self.cmee).as_bytes());
+    }
+
+    fn drain_events(&mut self) {
+        let Some(engine) = self.engine.as_mut() else { return };
+        while let Some(ev) = engine.poll_event() {
+            for urc in self.profile.urcs(&ev) {
+                self.out.extend_from_slice(atfota_at::line(&urc).as_bytes());
+            }
+        }
+    }
+
+    /// Reboots inside the process: what runs stops (a download keeps its
+    /// bytes), the bootloader runs, the banner follows.
+    fn reboot(&mut self) -> Result<(), ModemError> {
+        let Some(mut engine) = self.engine.take() else { return Ok(()) };
+        engine.shutdown();
+        while let Some(a) = engine.poll_action() {
+            self.actions.push_back(a);
+        }
+        // Events of the dying firmware (a cancelled transfer) are not reported.
+        while engine.poll_event().is_some() {}
+        self.boot(engine.into_flash())
+    }
+
+    /// Boots until an image runs that passed its self-test (or gives up).
+    fn boot(&mut self, mut flash: F) -> Result<(), ModemError> {
+        let mut watchdog = 0;
+        loop {
+            let (engine, _report) = Engine::power_on(flash, self.layout, &self.config)?;
+            self.boots += 1;
+            self.framer.reset();
+            self.echo = self.profile.default_echo();
+            self.cmee = CmeeMode::Disabled;
+            self.out.extend_from_slice(atfota_at::line(self.profile.banner()).as_bytes());
+            if engine.self_test_failed() && watchdog < MAX_WATCHDOG_REBOOTS {
+                watchdog += 1;
+                log::warn!("self-test failed: the watchdog reboots the device");
+                flash = engine.into_flash();
+                continue;
+            }
+            self.engine = Some(engine);
+            self.drain_events();
+            return Ok(());
+        }
+    }
+}

@@ -1,0 +1,173 @@
+//! The modem's IO shell: one loop, a thread per transfer, a thread per
+//! transport direction.
+//!
+//! Owns threads and channels only. Everything that decides anything is in
+//! [`Modem`](crate::Modem): this loop receives host bytes and downloader
+//! output on one bounded channel, feeds them in, starts or aborts transfers
+//! the modem asks for, and queues the modem's output. The channel's bound is
+//! the backpressure that keeps memory flat: a transfer can be at most
+//! `CHANNEL_DEPTH` chunks ahead of the flash.
+
+use std::collections::HashMap;
+use std::ops::ControlFlow;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+use std::time::Duration;
+
+use atfota_fota::{Action, EngineConfig};
+use atfota_net::{DownloadError, Event as NetEvent, Outcome, StartInfo};
+use crossbeam_channel::{Receiver, Sender};
+
+use crate::datadir::DataDir;
+use crate::modem::{Modem, ModemError};
+use crate::transport::{self, Listen};
+
+/// Messages in flight between threads; bounded in number.
+const CHANNEL_DEPTH: usize = 16;
+
+/// Everything the main loop can be woken by.
+#[derive(Debug)]
+pub enum Input {
+    /// Bytes from the host.
+    Host(Vec<u8>),
+    /// The host side closed (stdin EOF): the modem stops.
+    HostClosed,
+    /// Transfer `id` got its response.
+    Started(u64, StartInfo),
+    /// Bytes of transfer `id`.
+    Data(u64, Vec<u8>),
+    /// Transfer `id` ended.
+    Finished(u64, Result<Outcome, DownloadError>),
+}
+
+/// How to run the modem.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// Where AT comes from.
+    pub listen: Listen,
+    /// Download client options (timeouts, retries, rate limit).
+    pub net: atfota_net::Options,
+    /// Emulated application behaviour.
+    pub engine: EngineConfig,
+}
+
+/// Why the modem stopped with an error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunError {
+    /// The transport could not be opened.
+    #[error("cannot listen on {listen}: {source}")]
+    Listen {
+        /// What was asked.
+        listen: Listen,
+        /// Why it failed.
+        source: std::io::Error,
+    },
+    /// The device failed to boot.
+    #[error(transparent)]
+    Modem(#[from] ModemError),
+}
+
+/// Powers the device in `dir` on and serves AT until the host closes stdin
+/// (stdio) or the process is stopped.
+pub fn run(dir: DataDir, opts: RunOptions) -> Result<(), RunError> {
+    let (tx, rx) = crossbeam_channel::bounded(CHANNEL_DEPTH);
+    let transport = transport::open(&opts.listen, tx.clone())
+        .map_err(|source| RunError::Listen { listen: opts.listen.clone(), source })?;
+    let mut modem = Modem::power_on(dir.flash, dir.layout, dir.profile, opts.engine)?;
+    let mut transfers: HashMap<u64, Arc<AtomicBool>> = HashMap::new();
+    transport.output.send(&modem.take_output());
+    let result = serve(&mut modem, &rx, &tx, &transport.output, &opts.net, &mut transfers);
+    for abort in transfers.values() {
+        abort.store(true, Ordering::Relaxed);
+    }
+    if let Some(engine) = modem.into_flash() {
+        drop(engine);
+    }
+    transport.output.flush(Duration::from_secs(2));
+    result
+}
+
+fn serve(
+    modem: &mut Modem<atfota_storage::FileFlash>,
+    rx: &Receiver<Input>,
+    tx: &Sender<Input>,
+    output: &transport::Output,
+    net: &atfota_net::Options,
+    transfers: &mut HashMap<u64, Arc<AtomicBool>>,
+) -> Result<(), RunError> {
+    while let Ok(input) = rx.recv() {
+        match input {
+            Input::Host(bytes) => modem.handle_input(&bytes)?,
+            Input::HostClosed => {
+                log::info!("host closed the line: stopping");
+                // A graceful stop keeps a running download resumable.
+                if let Some(engine) = modem.engine_mut() {
+                    engine.shutdown();
+                }
+                output.send(&modem.take_output());
+                return Ok(());
+            }
+            Input::Started(id, info) => modem.handle_started(id, info),
+            Input::Data(id, data) => modem.handle_data(id, &data),
+            Input::Finished(id, result) => {
+                transfers.remove(&id);
+                modem.handle_finished(id, result);
+            }
+        }
+        while let Some(action) = modem.poll_action() {
+            match action {
+                Action::Start { id, source, resume } => {
+                    let abort = Arc::new(AtomicBool::new(false));
+                    transfers.insert(id, abort.clone());
+                    spawn_transfer(id, source, resume, net.clone(), abort, tx.clone());
+                }
+                Action::Abort { id } => {
+                    if let Some(abort) = transfers.remove(&id) {
+                        abort.store(true, Ordering::Relaxed);
+                    }
+                }
+                other => log::warn!("unknown action {other:?}"),
+            }
+        }
+        let out = modem.take_output();
+        if !out.is_empty() {
+            output.send(&out);
+        }
+    }
+    Ok(())
+}
+
+/// Runs one transfer on its own thread, feeding the main loop.
+fn spawn_transfer(
+    id: u64,
+    source: atfota_net::Source,
+    resume: Option<atfota_net::Resume>,
+    opts: atfota_net::Options,
+    abort: Arc<AtomicBool>,
+    tx: Sender<Input>,
+) {
+    let spawned = thread::Builder::new().name(format!("transfer-{id}")).spawn(move || {
+        let mut on_event = |ev: NetEvent<'_>| {
+            if abort.load(Ordering::Relaxed) {
+                return ControlFlow::Break(());
+            }
+            let msg = match ev {
+                NetEvent::Started(info) => Input::Started(id, info),
+                NetEvent::Data(d) => Input::Data(id, d.to_vec()),
+                NetEvent::Retrying { attempt, cause } => {
+                    log::warn!("transfer {id}: {cause}; retry {attempt}");
+                    return ControlFlow::Continue(());
+                }
+                _ => return ControlFlow::Continue(()),
+            };
+            if tx.send(msg).is_err() { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+        };
+        let result = atfota_net::download(&source, resume.as_ref(), &opts, &mut on_event);
+        let _ = tx.send(Input::Finished(id, result));
+    });
+    if let Err(e) = spawned {
+        log::error!("cannot start a transfer thread: {e}");
+    }
+}

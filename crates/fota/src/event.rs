@@ -1,0 +1,77 @@
+//! What the engine tells the profile, in profile-neutral terms.
+//!
+//! Owns the vocabulary only: each profile turns these into its own URCs
+//! (`#XFOTA: 1,0,42` or `GTOTA DOWNLOADING: 42%`).
+
+use std::fmt;
+
+/// Something the host should hear about, in the order it happened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// The server answered and the first bytes are on their way.
+    DownloadStarted {
+        /// Where this transfer starts (non-zero when resuming).
+        offset: u64,
+        /// Size of the whole file.
+        total: u64,
+    },
+    /// Percentage of the file now received; each value is sent once.
+    Progress(u8),
+    /// The image is complete, verified and scheduled: it waits for a reset.
+    Downloaded,
+    /// The download ended without a usable image.
+    DownloadFailed(Failure),
+    /// The host cancelled the download (bytes so far are kept for a resume).
+    Cancelled,
+    /// The outcome of the upgrade, reported once after the reboot that installed it.
+    Result(UpgradeResult),
+}
+
+/// How an upgrade attempt ended, as seen after reboot.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum UpgradeResult {
+    /// The new image runs and confirmed itself.
+    Complete,
+    /// The new image did not confirm itself; the previous one runs again.
+    Reverted,
+    /// Activation failed; the previous image still runs.
+    Failed(Failure),
+}
+
+/// Why a download or an activation failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    /// The class of failure, which profiles map to their error codes.
+    pub kind: FailKind,
+    /// One line for logs and the host tool, never containing secrets.
+    pub detail: String,
+}
+
+impl Failure {
+    /// A failure of `kind` with a human-readable detail.
+    pub fn new(kind: FailKind, detail: impl Into<String>) -> Self {
+        Self { kind, detail: detail.into() }
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}: {}", self.kind, self.detail)
+    }
+}
+
+/// Classes of failure (Nordic's codes 1, 2, 3 are the first three).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FailKind {
+    /// Transfer failed: network, server, or the transfer could not be stored.
+    Download,
+    /// The image is not acceptable: unknown type, too large, bad hash or signature.
+    Rejected,
+    /// The image is of another type than the command asked for.
+    Mismatch,
+    /// The download was interrupted by an (emulated) incoming call.
+    CallInterrupted,
+}

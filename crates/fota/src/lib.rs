@@ -1,0 +1,17 @@
+//! The FOTA engine and the device profiles that drive it.
+//!
+//! [`Engine`] is the sans-IO state machine every profile shares: it takes
+//! commands and downloader output as method calls and hands back actions and
+//! [`Event`]s to poll. [`Profile`] turns AT commands into engine calls and
+//! events into the profile's URCs.
+
+mod engine;
+mod event;
+pub mod profile;
+mod slot;
+pub mod trust;
+mod writer;
+
+pub use engine::{Action, CommandError, DownloadRequest, Engine, EngineConfig, EngineError};
+pub use event::{Event, FailKind, Failure, UpgradeResult};
+pub use profile::{Ctx, Profile, ProfileKind, SystemRequest};

@@ -1,0 +1,137 @@
+//! Device profiles: the vendors' command sets in front of the one engine.
+//!
+//! Owns the mapping from AT commands to engine calls and from engine events
+//! to URC text. A profile never reads flash itself and never formats
+//! framing (`\r\n`): the AT layer does that. Dispatch is an enum rather
+//! than a trait object so the engine can stay generic over its flash.
+
+mod slm;
+
+use std::fmt;
+use std::str::FromStr;
+
+use atfota_at::{CmeError, Command, Response};
+use atfota_storage::NorFlash;
+
+use crate::engine::{CommandError, Engine};
+use crate::event::Event;
+
+/// Settings key of the modem firmware version string.
+pub const KEY_MODEM_VERSION: &str = "modem.version";
+
+/// Which vendor's command set the device presents.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ProfileKind {
+    /// Nordic nRF9160 Serial LTE Modem: `AT#XFOTA`.
+    Nrf9160Slm,
+}
+
+impl ProfileKind {
+    /// The name used on the command line and in the data directory.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Nrf9160Slm => "nrf9160-slm",
+        }
+    }
+
+    /// Modem firmware version a factory-fresh device reports.
+    pub fn factory_modem_version(&self) -> &'static str {
+        match self {
+            Self::Nrf9160Slm => "mfw_nrf9160_1.3.5",
+        }
+    }
+}
+
+impl fmt::Display for ProfileKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for ProfileKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "nrf9160-slm" => Ok(Self::Nrf9160Slm),
+            other => Err(format!("unknown profile {other:?}; known: nrf9160-slm")),
+        }
+    }
+}
+
+/// What a command asks of the device outside the engine.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SystemRequest {
+    /// Reboot once the response has been sent.
+    pub reset: bool,
+}
+
+/// A profile's view of the device while it executes one command.
+pub struct Ctx<'a, F: NorFlash> {
+    /// The FOTA engine.
+    pub engine: &'a mut Engine<F>,
+    /// Requests to the device, carried out after the response.
+    pub system: &'a mut SystemRequest,
+}
+
+/// A device profile.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Profile {
+    /// Nordic Serial LTE Modem.
+    Slm(slm::Slm),
+}
+
+impl Profile {
+    /// The profile of `kind`.
+    pub fn new(kind: ProfileKind) -> Self {
+        match kind {
+            ProfileKind::Nrf9160Slm => Self::Slm(slm::Slm),
+        }
+    }
+
+    /// Which profile this is.
+    pub fn kind(&self) -> ProfileKind {
+        match self {
+            Self::Slm(_) => ProfileKind::Nrf9160Slm,
+        }
+    }
+
+    /// Line printed when a boot completes.
+    pub fn banner(&self) -> &'static str {
+        match self {
+            Self::Slm(_) => "Ready",
+        }
+    }
+
+    /// Whether the device echoes input after boot (V.250 `E`).
+    pub fn default_echo(&self) -> bool {
+        match self {
+            // Nordic's SLM does not echo.
+            Self::Slm(_) => false,
+        }
+    }
+
+    /// Executes one command that the AT layer did not handle itself.
+    pub fn execute<F: NorFlash>(&mut self, cmd: &Command, ctx: &mut Ctx<'_, F>) -> Response {
+        match self {
+            Self::Slm(p) => p.execute(cmd, ctx),
+        }
+    }
+
+    /// URC lines (without framing) announcing `event`.
+    pub fn urcs(&mut self, event: &Event) -> Vec<String> {
+        match self {
+            Self::Slm(p) => p.urcs(event),
+        }
+    }
+}
+
+/// The usual `+CME ERROR` for an engine refusal.
+pub(crate) fn cme_for(e: &CommandError) -> CmeError {
+    match e {
+        CommandError::Unsupported(_) => CmeError::OPERATION_NOT_SUPPORTED,
+        CommandError::Storage(_) => CmeError::MEMORY_FAILURE,
+        _ => CmeError::OPERATION_NOT_ALLOWED,
+    }
+}

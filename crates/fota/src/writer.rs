@@ -1,0 +1,103 @@
+//! Streams a download into a flash slot.
+//!
+//! Owns alignment and erasing: bytes arrive in chunks of any size, flash
+//! takes only whole write units into erased sectors. The writer erases ahead
+//! in large batches (one syscall per batch on the file backend, not one per
+//! sector), writes aligned runs straight from the caller's buffer, keeps the
+//! unaligned remainder (< one write unit) until more arrives, and tells the
+//! engine the last sector-aligned offset that is fully on flash: the resume
+//! checkpoint. It never writes outside its slot and never writes into a
+//! sector it has not erased itself.
+
+use atfota_storage::{FlashError, NorFlash, Partition};
+
+/// Sectors are erased ahead of the data in batches of at least this many bytes.
+const ERASE_BATCH: u32 = 1024 * 1024;
+
+/// Sequential writer into one slot, starting at a sector boundary.
+#[derive(Debug)]
+pub(crate) struct SlotWriter {
+    slot: Partition,
+    sector: u32,
+    write_size: u32,
+    /// Bytes of the slot already programmed (a multiple of `write_size`).
+    written: u32,
+    /// Everything below this offset has been erased by this writer.
+    erased_to: u32,
+    /// Bytes received but not yet programmed (fewer than one write unit).
+    tail: Vec<u8>,
+}
+
+impl SlotWriter {
+    /// A writer whose first byte lands at `start`, which must be sector-aligned.
+    pub fn new(slot: Partition, sector: u32, write_size: u32, start: u32) -> Self {
+        debug_assert_eq!(start % sector, 0, "resume offsets are sector-aligned");
+        Self { slot, sector, write_size, written: start, erased_to: start, tail: Vec::new() }
+    }
+
+    /// Offset of the next byte to receive.
+    pub fn position(&self) -> u64 {
+        u64::from(self.written) + self.tail.len() as u64
+    }
+
+    /// Last sector boundary below which every byte is on flash: a safe
+    /// place to resume from after a power cut.
+    pub fn checkpoint(&self) -> u32 {
+        self.written / self.sector * self.sector
+    }
+
+    /// Appends `data`; fails without writing if it would overflow the slot.
+    pub fn write<F: NorFlash + ?Sized>(&mut self, flash: &mut F, mut data: &[u8]) -> Result<(), FlashError> {
+        let end = self.position() + data.len() as u64;
+        if end > u64::from(self.slot.size) {
+            return Err(FlashError::OutOfBounds {
+                offset: self.position(),
+                len: data.len() as u64,
+                capacity: u64::from(self.slot.size),
+            });
+        }
+        let unit = self.write_size as usize;
+        if !self.tail.is_empty() {
+            let take = (unit - self.tail.len()).min(data.len());
+            self.tail.extend_from_slice(&data[..take]);
+            data = &data[take..];
+            if self.tail.len() < unit {
+                return Ok(());
+            }
+            let tail = std::mem::take(&mut self.tail);
+            self.program(flash, &tail)?;
+        }
+        let aligned = data.len() / unit * unit;
+        if aligned > 0 {
+            self.program(flash, &data[..aligned])?;
+        }
+        self.tail.extend_from_slice(&data[aligned..]);
+        Ok(())
+    }
+
+    /// Programs the remainder, padded with erased bytes to a whole unit.
+    pub fn flush<F: NorFlash + ?Sized>(&mut self, flash: &mut F) -> Result<(), FlashError> {
+        if self.tail.is_empty() {
+            return Ok(());
+        }
+        let mut unit = std::mem::take(&mut self.tail);
+        unit.resize(self.write_size as usize, 0xff);
+        self.program(flash, &unit)
+    }
+
+    /// Writes an aligned run at `written`, erasing ahead first.
+    fn program<F: NorFlash + ?Sized>(&mut self, flash: &mut F, run: &[u8]) -> Result<(), FlashError> {
+        // The run fits in the slot (checked by `write`), so this fits in u32.
+        let end = self.written + run.len() as u32;
+        if end > self.erased_to {
+            let batch = ERASE_BATCH.max(self.sector);
+            let target = end.div_ceil(batch).saturating_mul(batch).min(self.slot.size);
+            let target = target.div_ceil(self.sector) * self.sector;
+            self.slot.erase(flash, self.erased_to, target - self.erased_to)?;
+            self.erased_to = target;
+        }
+        self.slot.write(flash, self.written, run)?;
+        self.written = end;
+        Ok(())
+    }
+}

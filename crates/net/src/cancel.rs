@@ -1,0 +1,145 @@
+//! [`CancelToken`]: stops a running download from another thread, at once, even while it is
+//! blocked waiting for a silent server or sleeping between retries or for the rate limit.
+//!
+//! The callback's `Break` only works when an event is delivered; a stalled read delivers none
+//! for up to `recv_timeout` (30 s). So the token holds the download's ureq `Agent`, whose
+//! `shutdown` closes its sockets and wakes the blocked read. It must never be shared between
+//! two downloads at once: one token, one download.
+
+use std::fmt;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+/// A handle that cancels one download; clone it to the thread that decides.
+#[derive(Clone, Default)]
+pub struct CancelToken {
+    inner: Arc<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    state: Mutex<State>,
+    wake: Condvar,
+}
+
+#[derive(Default)]
+struct State {
+    cancelled: bool,
+    agent: Option<ureq::Agent>,
+}
+
+impl CancelToken {
+    /// A token that has not fired.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Cancels the download: it returns `Ok(Outcome::Cancelled)` as soon as it notices.
+    pub fn cancel(&self) {
+        let agent = {
+            let mut state = self.lock();
+            state.cancelled = true;
+            state.agent.take()
+        };
+        self.inner.wake.notify_all();
+        if let Some(agent) = agent {
+            agent.shutdown();
+        }
+    }
+
+    /// Whether [`CancelToken::cancel`] was called.
+    pub fn is_cancelled(&self) -> bool {
+        self.lock().cancelled
+    }
+
+    /// Attaches the download's agent; false if the token already fired.
+    pub(crate) fn attach(&self, agent: &ureq::Agent) -> bool {
+        let mut state = self.lock();
+        if state.cancelled {
+            return false;
+        }
+        state.agent = Some(agent.clone());
+        true
+    }
+
+    /// Forgets the agent so its idle connections close with the download.
+    pub(crate) fn detach(&self) {
+        self.lock().agent = None;
+    }
+
+    /// Sleeps for `duration`; returns false (early) if the token fires meanwhile.
+    pub(crate) fn sleep(&self, duration: Duration) -> bool {
+        let deadline = Instant::now() + duration;
+        let mut state = self.lock();
+        while !state.cancelled {
+            let now = Instant::now();
+            if now >= deadline {
+                return true;
+            }
+            state = self
+                .inner
+                .wake
+                .wait_timeout(state, deadline - now)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        false
+    }
+
+    /// Locks ignoring poison: a flag and an optional handle cannot be left inconsistent.
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.inner
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl fmt::Debug for CancelToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CancelToken")
+            .field("cancelled", &self.is_cancelled())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::thread;
+
+    use super::*;
+
+    #[test]
+    fn cancel_wakes_a_sleep() {
+        let token = CancelToken::new();
+        let other = token.clone();
+        let sleeper = thread::spawn(move || {
+            let started = Instant::now();
+            let finished = other.sleep(Duration::from_secs(30));
+            (finished, started.elapsed())
+        });
+        thread::sleep(Duration::from_millis(50));
+        token.cancel();
+        let (finished, took) = sleeper.join().unwrap();
+        assert!(!finished);
+        assert!(took < Duration::from_secs(10), "{took:?}");
+    }
+
+    #[test]
+    fn sleep_runs_out_when_not_cancelled() {
+        let token = CancelToken::new();
+        assert!(token.sleep(Duration::from_millis(10)));
+        assert!(!token.is_cancelled());
+    }
+
+    #[test]
+    fn a_fired_token_refuses_an_agent() {
+        let token = CancelToken::new();
+        let agent = ureq::Agent::new_with_defaults();
+        assert!(token.attach(&agent));
+        token.cancel();
+        assert!(token.is_cancelled());
+        assert!(!token.attach(&agent));
+        assert!(!token.sleep(Duration::from_secs(30)));
+    }
+}

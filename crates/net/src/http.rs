@@ -1,0 +1,386 @@
+//! The HTTP(S) download loop on top of ureq: one GET per attempt, redirects followed here,
+//! transient failures retried from the bytes already delivered, the body streamed through one
+//! reused buffer into the caller's callback.
+//!
+//! Choices, and why:
+//! - Idle timeout: ureq 3's `timeout_per_read` restarts for every transport read and covers
+//!   the response head, TLS records and the body, which is exactly "no byte for
+//!   `recv_timeout`"; the whole-body timeouts (`timeout_recv_body`, `timeout_global`) stay off
+//!   so a 256 MiB body may take hours on a throttled link. No transport wrapper is needed.
+//! - Redirects are followed here (ureq's `max_redirects(0)`), because ureq would neither keep
+//!   `Range`/`If-Range` on the next hop nor let us refuse non-http schemes or count hops our way.
+//! - Statuses are never errors inside ureq (`http_status_as_error(false)`): `classify` decides.
+//! - Env proxies are ignored: an emulated modem has no host proxy, and tests must be hermetic.
+//!
+//! It must never buffer the body, allocate per chunk, deliver a byte twice within one response
+//! or past the announced size, or log a URL other than through `redacted`.
+
+use std::io::{self, Read};
+use std::ops::ControlFlow;
+use std::sync::Arc;
+use std::time::Instant;
+
+use ureq::http::Response;
+use ureq::tls::{Certificate, RootCerts, TlsConfig, TlsProvider};
+use ureq::{Agent, Body};
+use url::Url;
+
+use crate::cancel::CancelToken;
+use crate::error::{DownloadError, Phase, from_ureq};
+use crate::event::{Event, Outcome, StartInfo};
+use crate::options::{Options, Resume};
+use crate::response::{Head, Verdict, classify};
+use crate::source::{HttpSource, check_http_url, redacted};
+use crate::throttle::Throttle;
+
+/// Sent as User-Agent so server logs show who asked.
+const USER_AGENT: &str = concat!("atfota/", env!("CARGO_PKG_VERSION"));
+
+/// Downloads `source` as described in the crate docs.
+pub(crate) fn download_http(
+    source: &HttpSource,
+    resume: Option<&Resume>,
+    opts: &Options,
+    cancel: &CancelToken,
+    on_event: &mut dyn FnMut(Event<'_>) -> ControlFlow<()>,
+) -> Result<Outcome, DownloadError> {
+    check_http_url(&source.url)?;
+    opts.check()?;
+    if source.url.scheme() == "https" && source.ca_certs.is_empty() {
+        return Err(DownloadError::NoCaCertificates);
+    }
+    let resume = resume.cloned().unwrap_or_default();
+    if resume
+        .validator
+        .as_deref()
+        .is_some_and(|v| !v.bytes().all(|b| b == b'\t' || (b' '..=b'~').contains(&b)))
+    {
+        return Err(DownloadError::BadOptions(
+            "the resume validator has characters an HTTP header cannot carry",
+        ));
+    }
+
+    let agent = agent(source, opts);
+    if !cancel.attach(&agent) {
+        return Ok(Outcome::Cancelled);
+    }
+    let _detach = Detach(cancel);
+    let mut run = Run {
+        agent,
+        source,
+        opts,
+        cancel,
+        buf: vec![0; opts.chunk_size],
+        throttle: opts
+            .rate_limit
+            .map(|rate| Throttle::new(rate, Instant::now())),
+        position: resume.offset,
+        validator: resume.validator,
+        total: None,
+    };
+    log::info!(
+        "download {} from byte {}",
+        redacted(&source.url),
+        run.position
+    );
+
+    let mut retries = 0;
+    loop {
+        match run.attempt(on_event) {
+            Ok(outcome) => return Ok(outcome),
+            Err(_) if cancel.is_cancelled() => return Ok(Outcome::Cancelled),
+            Err(e) if e.is_transient() && retries < opts.retries => {
+                retries += 1;
+                log::warn!(
+                    "download {}: {e}; retry {retries} of {} from byte {}",
+                    redacted(&source.url),
+                    opts.retries,
+                    run.position
+                );
+                let event = Event::Retrying {
+                    attempt: retries,
+                    cause: &e,
+                };
+                if on_event(event).is_break() || !cancel.sleep(opts.retry_delay) {
+                    return Ok(Outcome::Cancelled);
+                }
+            }
+            Err(e) => {
+                log::warn!("download {} failed: {e}", redacted(&source.url));
+                return Err(e);
+            }
+        }
+    }
+}
+
+/// State that carries over from one attempt to the next.
+struct Run<'a> {
+    agent: Agent,
+    source: &'a HttpSource,
+    opts: &'a Options,
+    cancel: &'a CancelToken,
+    /// The one read buffer of the whole download.
+    buf: Vec<u8>,
+    throttle: Option<Throttle>,
+    /// File offset of the next byte to deliver: what a retry asks for.
+    position: u64,
+    /// Validator of the bytes delivered so far, for `If-Range`.
+    validator: Option<String>,
+    /// File size reported by the first response of this download.
+    total: Option<u64>,
+}
+
+impl Run<'_> {
+    /// One request (with its redirects) and its body.
+    fn attempt(
+        &mut self,
+        on_event: &mut dyn FnMut(Event<'_>) -> ControlFlow<()>,
+    ) -> Result<Outcome, DownloadError> {
+        let mut url = self.source.url.clone();
+        let mut redirects = 0;
+        loop {
+            let requested = self.position;
+            let response = self.send(&url)?;
+            let head = head(&response);
+            match classify(&head, requested, self.validator.as_deref())? {
+                Verdict::Redirect(location) => {
+                    if redirects == self.opts.max_redirects {
+                        return Err(DownloadError::TooManyRedirects(self.opts.max_redirects));
+                    }
+                    redirects += 1;
+                    url = follow(&url, location, &self.source.ca_certs)?;
+                    log::debug!("redirect {redirects} to {}", redacted(&url));
+                }
+                Verdict::Body { start, length } => {
+                    return self.receive(response, start, length, on_event);
+                }
+            }
+        }
+    }
+
+    /// Sends the GET, asking for the rest of the file when some of it is already delivered.
+    fn send(&self, url: &Url) -> Result<Response<Body>, DownloadError> {
+        let mut request = self.agent.get(url.as_str());
+        if self.position > 0 {
+            request = request.header("Range", format!("bytes={}-", self.position));
+            if let Some(validator) = &self.validator {
+                request = request.header("If-Range", validator.as_str());
+            }
+        }
+        let phase = Phase::Request {
+            https: url.scheme() == "https",
+        };
+        request
+            .call()
+            .map_err(|e| from_ureq(e, phase, self.timeouts()))
+    }
+
+    /// Streams `length` body bytes starting at file offset `start.offset` to the callback.
+    fn receive(
+        &mut self,
+        mut response: Response<Body>,
+        start: StartInfo,
+        length: u64,
+        on_event: &mut dyn FnMut(Event<'_>) -> ControlFlow<()>,
+    ) -> Result<Outcome, DownloadError> {
+        // A 206 (or a resume at the end) continues the same file: its size cannot change. Only
+        // a 200 starts over, and may bring a new file.
+        if start.offset > 0
+            && let Some(before) = self.total.filter(|&t| t != start.total)
+        {
+            return Err(DownloadError::SizeChanged {
+                before,
+                now: start.total,
+            });
+        }
+        self.total = Some(start.total);
+        // Set before the callback: whatever it does next, a retry resumes from here.
+        self.position = start.offset;
+        self.validator.clone_from(&start.validator);
+        log::debug!(
+            "receiving {length} bytes at {} of {}",
+            start.offset,
+            start.total
+        );
+        if on_event(Event::Started(start)).is_break() {
+            return Ok(Outcome::Cancelled);
+        }
+        if length == 0 {
+            // Nothing follows (an empty file, or a resume from the very end): never read the
+            // body, which may be an error page.
+            return Ok(Outcome::Complete);
+        }
+        let timeouts = self.timeouts();
+        let max_read = self
+            .throttle
+            .as_ref()
+            .map_or(usize::MAX, Throttle::max_read);
+        let mut reader = response.body_mut().as_reader();
+        let mut received: u64 = 0;
+        loop {
+            let want = self.buf.len().min(max_read);
+            let n = match reader.read(&mut self.buf[..want]) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    let phase = Phase::Body {
+                        received,
+                        expected: length,
+                    };
+                    return Err(from_ureq(ureq::Error::from(e), phase, timeouts));
+                }
+            };
+            if n == 0 {
+                break;
+            }
+            if n as u64 > length - received {
+                return Err(DownloadError::TooMuchData { expected: length });
+            }
+            received += n as u64;
+            self.position += n as u64;
+            if on_event(Event::Data(&self.buf[..n])).is_break() {
+                return Ok(Outcome::Cancelled);
+            }
+            if let Some(throttle) = &mut self.throttle {
+                let wait = throttle.consume(n, Instant::now());
+                if !wait.is_zero() && !self.cancel.sleep(wait) {
+                    return Ok(Outcome::Cancelled);
+                }
+            }
+        }
+        if received < length {
+            // A close-delimited body ended early (with Content-Length, ureq reports EOF itself).
+            return Err(DownloadError::Truncated {
+                received,
+                expected: length,
+            });
+        }
+        log::info!("download {} complete", redacted(&self.source.url));
+        Ok(Outcome::Complete)
+    }
+
+    fn timeouts(&self) -> (std::time::Duration, std::time::Duration) {
+        (self.opts.connect_timeout, self.opts.recv_timeout)
+    }
+}
+
+/// Detaches the agent from the cancel token when the download returns, however it returns.
+struct Detach<'a>(&'a CancelToken);
+
+impl Drop for Detach<'_> {
+    fn drop(&mut self) {
+        self.0.detach();
+    }
+}
+
+/// The ureq agent for one download: our timeouts, our roots, no automatic anything.
+fn agent(source: &HttpSource, opts: &Options) -> Agent {
+    let roots: Vec<Certificate<'static>> = source
+        .ca_certs
+        .iter()
+        .map(|der| Certificate::from_der(der).to_owned())
+        .collect();
+    let tls = TlsConfig::builder()
+        .provider(TlsProvider::Rustls)
+        .root_certs(RootCerts::Specific(Arc::new(roots)))
+        .build();
+    Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .proxy(None)
+        .accept_encoding("identity")
+        .user_agent(USER_AGENT)
+        .timeout_connect(Some(opts.connect_timeout))
+        .timeout_per_read(Some(opts.recv_timeout))
+        .timeout_per_write(Some(opts.recv_timeout))
+        .tls_config(tls)
+        .build()
+        .new_agent()
+}
+
+/// The header fields `classify` needs; values that are not visible ASCII count as absent.
+fn head(response: &Response<Body>) -> Head<'_> {
+    let field = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok());
+    Head {
+        status: response.status().as_u16(),
+        content_length: field("content-length"),
+        content_range: field("content-range"),
+        etag: field("etag"),
+        last_modified: field("last-modified"),
+        location: field("location"),
+    }
+}
+
+/// Resolves a redirect's Location against the URL that returned it.
+fn follow(base: &Url, location: &str, ca_certs: &[Vec<u8>]) -> Result<Url, DownloadError> {
+    let mut next = base.join(location).map_err(|e| {
+        DownloadError::BadRedirect(format!("the Location is not a valid URL ({e})"))
+    })?;
+    next.set_fragment(None);
+    match next.scheme() {
+        "http" | "https" => {}
+        other => {
+            return Err(DownloadError::BadRedirect(format!(
+                "it points to an unsupported {other}: URL"
+            )));
+        }
+    }
+    if next.host_str().is_none_or(str::is_empty) {
+        return Err(DownloadError::BadRedirect(
+            "the Location has no host".into(),
+        ));
+    }
+    if next.scheme() == "https" && ca_certs.is_empty() {
+        return Err(DownloadError::NoCaCertificates);
+    }
+    Ok(next)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn follow_resolves_relative_and_absolute_locations() {
+        let base = Url::parse("http://u:p@host:8080/a/b.bin?x=1").unwrap();
+        let none: &[Vec<u8>] = &[];
+        assert_eq!(
+            follow(&base, "c.bin", none).unwrap().as_str(),
+            "http://u:p@host:8080/a/c.bin"
+        );
+        assert_eq!(
+            follow(&base, "/d.bin#f", none).unwrap().as_str(),
+            "http://u:p@host:8080/d.bin"
+        );
+        assert_eq!(
+            follow(&base, "http://other/e.bin", none).unwrap().as_str(),
+            "http://other/e.bin"
+        );
+        assert_eq!(
+            follow(&base, "//other2/f.bin", none).unwrap().as_str(),
+            "http://other2/f.bin"
+        );
+    }
+
+    #[test]
+    fn follow_refuses_other_schemes_and_https_without_roots() {
+        let base = Url::parse("http://host/a.bin").unwrap();
+        assert!(matches!(
+            follow(&base, "ftp://host/a.bin", &[]),
+            Err(DownloadError::BadRedirect(_))
+        ));
+        assert!(matches!(
+            follow(&base, "file:///etc/passwd", &[]),
+            Err(DownloadError::BadRedirect(_))
+        ));
+        assert!(matches!(
+            follow(&base, "https://host/a.bin", &[]),
+            Err(DownloadError::NoCaCertificates)
+        ));
+        assert!(follow(&base, "https://host/a.bin", &[vec![0x30]]).is_ok());
+        assert!(matches!(
+            follow(&base, "http://[::1", &[]),
+            Err(DownloadError::BadRedirect(_))
+        ));
+    }
+}

@@ -1,0 +1,247 @@
+//! [`TlsProxy`]: terminates TLS on loopback and forwards the plain bytes to an upstream TCP
+//! server, so any [`crate::HttpPeer`] (or fault proxy) can be reached over `https://`.
+//!
+//! Each proxy makes its own throw-away CA and a server certificate for the names asked for
+//! (rcgen, ECDSA P-256), and hands out the CA in DER so a client can trust exactly it. rustls
+//! runs sans-IO here: one thread reads the client socket and feeds the session, another feeds
+//! upstream bytes into it, both under one lock, so neither direction blocks the other. It must
+//! never accept a non-loopback connection or persist the keys it makes.
+
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, Ipv4Addr, Shutdown, SocketAddr, TcpStream};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType,
+};
+use rustls::ServerConnection;
+use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+
+use crate::relay::{Relay, Shared, UPSTREAM_CONNECT};
+
+/// Size of each socket read.
+const BUF: usize = 0x4000;
+
+/// A TLS front on 127.0.0.1 for an upstream TCP server; dropping it stops it.
+pub struct TlsProxy {
+    relay: Relay,
+    ca_der: Vec<u8>,
+}
+
+impl TlsProxy {
+    /// Starts a front whose certificate is valid for `localhost` and `127.0.0.1`.
+    pub fn start(upstream: SocketAddr) -> io::Result<Self> {
+        Self::start_for_names(upstream, &["localhost", "127.0.0.1"])
+    }
+
+    /// Starts a front whose certificate names exactly `names` (DNS names or IP literals).
+    pub fn start_for_names(upstream: SocketAddr, names: &[&str]) -> io::Result<Self> {
+        let (config, ca_der) = server_config(names).map_err(io::Error::other)?;
+        let config = Arc::new(config);
+        let relay = Relay::start("tls-proxy", move |index, client, shared| {
+            if let Err(e) = handle(client, upstream, Arc::clone(&config), shared) {
+                log::debug!("tls proxy connection {index} ended: {e}");
+            }
+        })?;
+        Ok(Self { relay, ca_der })
+    }
+
+    /// The CA certificate (DER) that signed the server certificate.
+    pub fn ca_der(&self) -> &[u8] {
+        &self.ca_der
+    }
+
+    /// The address clients connect to.
+    pub fn addr(&self) -> SocketAddr {
+        self.relay.addr()
+    }
+
+    /// `https://127.0.0.1:PORT/<path>`.
+    pub fn url(&self, path: &str) -> String {
+        self.url_for_host(&Ipv4Addr::LOCALHOST.to_string(), path)
+    }
+
+    /// `https://<host>:PORT/<path>`, e.g. with `localhost` to exercise DNS-name checks.
+    pub fn url_for_host(&self, host: &str, path: &str) -> String {
+        format!(
+            "https://{host}:{}/{}",
+            self.addr().port(),
+            path.trim_start_matches('/')
+        )
+    }
+
+    /// Connections accepted so far.
+    pub fn connections(&self) -> usize {
+        self.relay.accepted()
+    }
+}
+
+/// A fresh CA, a server certificate for `names` signed by it, and the rustls config using it.
+fn server_config(
+    names: &[&str],
+) -> Result<(rustls::ServerConfig, Vec<u8>), Box<dyn std::error::Error + Send + Sync>> {
+    let ca_key = KeyPair::generate()?;
+    let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "atfota test CA");
+    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let ca_cert = ca_params.self_signed(&ca_key)?;
+    let issuer = Issuer::new(ca_params, ca_key);
+
+    let key = KeyPair::generate()?;
+    let mut params = CertificateParams::new(Vec::<String>::new())?;
+    params
+        .distinguished_name
+        .push(DnType::CommonName, names.first().copied().unwrap_or("peer"));
+    for name in names {
+        params.subject_alt_names.push(match name.parse::<IpAddr>() {
+            Ok(ip) => SanType::IpAddress(ip),
+            Err(_) => SanType::DnsName((*name).try_into()?),
+        });
+    }
+    let cert = params.signed_by(&key, &issuer)?;
+
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![cert.der().clone()],
+            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+        )?;
+    Ok((config, ca_cert.der().to_vec()))
+}
+
+/// Serves one client: this thread carries client to upstream, a helper the other way.
+fn handle(
+    client: TcpStream,
+    upstream: SocketAddr,
+    config: Arc<rustls::ServerConfig>,
+    shared: &Arc<Shared>,
+) -> io::Result<()> {
+    let _client_guard = shared.register(&client)?;
+    let upstream = TcpStream::connect_timeout(&upstream, UPSTREAM_CONNECT)?;
+    let _upstream_guard = shared.register(&upstream)?;
+    let session = Arc::new(Mutex::new(
+        ServerConnection::new(config).map_err(io::Error::other)?,
+    ));
+
+    let (down_from, down_to, down_session) = (
+        upstream.try_clone()?,
+        client.try_clone()?,
+        Arc::clone(&session),
+    );
+    shared.spawn(move || {
+        if let Err(e) = pump_down(down_from, down_to, &down_session) {
+            log::debug!("tls proxy response direction ended: {e}");
+        }
+    })?;
+    let result = pump_up(client, &upstream, &session);
+    // Let upstream see the end of the requests whatever happened on the client side.
+    let _ = upstream.shutdown(Shutdown::Write);
+    result
+}
+
+/// Client TLS records in, plaintext to upstream; handshake replies go back to the client.
+fn pump_up(
+    mut client: TcpStream,
+    mut upstream: &TcpStream,
+    session: &Mutex<ServerConnection>,
+) -> io::Result<()> {
+    let mut wire = vec![0u8; BUF];
+    let mut plain = Vec::with_capacity(BUF);
+    let mut client_out = client.try_clone()?;
+    loop {
+        let n = client.read(&mut wire)?;
+        if n == 0 {
+            return Ok(());
+        }
+        plain.clear();
+        let closed = {
+            let mut session = lock(session);
+            let mut input = &wire[..n];
+            let mut closed = false;
+            while !input.is_empty() {
+                session.read_tls(&mut input)?;
+                let state = session.process_new_packets();
+                // Send any alert or handshake reply before reporting a failure.
+                flush(&mut session, &mut client_out)?;
+                let state = state.map_err(io::Error::other)?;
+                let ready = state.plaintext_bytes_to_read();
+                let start = plain.len();
+                plain.resize(start + ready, 0);
+                session.reader().read_exact(&mut plain[start..])?;
+                closed |= state.peer_has_closed();
+            }
+            closed
+        };
+        upstream.write_all(&plain)?;
+        if closed {
+            return Ok(());
+        }
+    }
+}
+
+/// Upstream plaintext in, TLS records out to the client.
+fn pump_down(
+    mut upstream: TcpStream,
+    mut client: TcpStream,
+    session: &Mutex<ServerConnection>,
+) -> io::Result<()> {
+    let mut buf = vec![0u8; BUF];
+    loop {
+        let n = upstream.read(&mut buf)?;
+        let mut session = lock(session);
+        if n == 0 {
+            session.send_close_notify();
+            flush(&mut session, &mut client)?;
+            return client.shutdown(Shutdown::Write);
+        }
+        session.writer().write_all(&buf[..n])?;
+        flush(&mut session, &mut client)?;
+    }
+}
+
+/// Writes every pending TLS record to the client.
+fn flush(session: &mut ServerConnection, client: &mut TcpStream) -> io::Result<()> {
+    while session.wants_write() {
+        session.write_tls(client)?;
+    }
+    Ok(())
+}
+
+/// Locks ignoring poison: a panicked peer thread leaves the session no worse than an error.
+fn lock(session: &Mutex<ServerConnection>) -> MutexGuard<'_, ServerConnection> {
+    session.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn makes_a_ca_and_listens() {
+        let proxy = TlsProxy::start("127.0.0.1:9".parse().unwrap()).unwrap();
+        // A DER certificate starts with a SEQUENCE tag.
+        assert_eq!(proxy.ca_der()[0], 0x30);
+        let port = proxy.addr().port();
+        assert_eq!(
+            proxy.url("/a.bin"),
+            format!("https://127.0.0.1:{port}/a.bin")
+        );
+        assert_eq!(
+            proxy.url_for_host("localhost", "a.bin"),
+            format!("https://localhost:{port}/a.bin")
+        );
+    }
+
+    #[test]
+    fn rejects_an_invalid_name() {
+        assert!(
+            TlsProxy::start_for_names("127.0.0.1:9".parse().unwrap(), &["bad\u{e9}.example"])
+                .is_err()
+        );
+    }
+}

@@ -1,0 +1,165 @@
+//! `atfota demo`: a whole application FOTA on a fresh emulated modem, end to end.
+//!
+//! Everything is real: the modem is this binary started as `atfota modem
+//! --listen stdio` on a temporary data directory, the image is signed here,
+//! the server is an in-process HTTP server, and every claim printed at the
+//! end was checked on the wire. Exits non-zero if any step did not happen.
+
+use std::fs::File;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail, ensure};
+use atfota_host::update::{self, slm_urc};
+use atfota_host::{Direction, Session};
+use atfota_image::{ImageVersion, SignOptions, SigningKey};
+use atfota_peers::HttpPeer;
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// Size of the demo application's body.
+const BODY_LEN: usize = 384 * 1024;
+
+/// Options of `atfota demo`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Keep the temporary directory (device, image, modem log) and print its path.
+    #[arg(long)]
+    keep: bool,
+}
+
+/// Runs the demo.
+pub fn run(a: Args) -> anyhow::Result<()> {
+    let tmp = tempfile::Builder::new().prefix("atfota-demo-").tempdir()?;
+    let device = tmp.path().join("device");
+    let www = tmp.path().join("www");
+    std::fs::create_dir_all(&www)?;
+    let new_version = ImageVersion { major: 2, minor: 0, revision: 0, build: 0 };
+
+    println!(
+        "atfota demo: an emulated Nordic nRF9160 (Serial LTE Modem) updates its application over HTTP\n"
+    );
+    let body = atfota_device::application_body("atfota demo application 2.0.0", BODY_LEN);
+    let opts = SignOptions { version: new_version, header_size: 0x200, load_addr: 0 };
+    let image = atfota_image::sign(&body, &opts, &SigningKey::development())?;
+    std::fs::write(www.join("app.bin"), &image)?;
+    let server = HttpPeer::serve_dir(&www)?;
+    let url = server.url("app.bin");
+    println!(
+        "  image   application {new_version}, {} bytes, MCUboot format, Ed25519 (development key)",
+        image.len()
+    );
+    println!("  server  {url}");
+    println!("  device  {} (factory-fresh, application 1.0.0)\n", device.display());
+
+    let log_path = tmp.path().join("modem.log");
+    let mut child = spawn_modem(&device, &log_path)?;
+    let outcome = converse(&mut child, &url, new_version);
+    let _ = child.wait_timeout(Duration::from_secs(5));
+    if a.keep {
+        let kept = tmp.keep();
+        println!("\nkept {}", kept.display());
+    }
+    match outcome {
+        Ok(summary) => {
+            println!("\ndemo passed: {summary}");
+            Ok(())
+        }
+        Err(e) => {
+            let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+            eprintln!("\n--- modem log ---\n{log}");
+            Err(e.context("demo failed"))
+        }
+    }
+}
+
+fn spawn_modem(device: &std::path::Path, log_path: &std::path::Path) -> anyhow::Result<Child> {
+    let exe = std::env::current_exe().context("locating the atfota binary")?;
+    Command::new(exe)
+        .arg("modem")
+        .arg("--data")
+        .arg(device)
+        .args(["--listen", "stdio"])
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(File::create(log_path)?)
+        .spawn()
+        .context("starting atfota modem")
+}
+
+fn converse(child: &mut Child, url: &str, want: ImageVersion) -> anyhow::Result<String> {
+    let (Some(stdout), Some(stdin)) = (child.stdout.take(), child.stdin.take()) else {
+        bail!("modem has no stdio");
+    };
+    let mut s = Session::new(stdout, stdin, slm_urc);
+    let bar = ProgressBar::new(100).with_style(
+        ProgressStyle::with_template("  download [{bar:40}] {pos:>3}%")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    let shown = Arc::new(Mutex::new(bar.clone()));
+    let printer = shown.clone();
+    s.set_transcript(move |dir, line| {
+        let arrow = match dir {
+            Direction::Sent => "->",
+            Direction::Received => "<-",
+            Direction::Urc => "<~",
+        };
+        if let Ok(bar) = printer.lock() {
+            bar.suspend(|| println!("  {arrow} {line}"));
+        }
+    });
+
+    let t0 = Instant::now();
+    s.wait_urc(|l| l == "Ready", |_| {}, update::REBOOT_TIMEOUT).context("waiting for the first boot")?;
+    let before = update::slm_version(&mut s)?;
+    ensure!(before == "1.0.0", "factory application should be 1.0.0, AT#XSLMVER says {before}");
+
+    bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+    let t_dl = Instant::now();
+    let mut dl_time = None;
+    let report = update::slm_app_update(&mut s, url, |p| {
+        bar.set_position(u64::from(p));
+        if p == 100 {
+            dl_time = Some(t_dl.elapsed());
+        }
+    });
+    bar.finish_and_clear();
+    let report = report?;
+    ensure!(report.result == "#XFOTA: 5,0", "upgrade result was {}", report.result);
+    ensure!(
+        report.version == want.to_string(),
+        "after the update AT#XSLMVER says {}, expected {want}",
+        report.version
+    );
+    let total = t0.elapsed();
+    drop(s); // closes the modem's stdin: it stops
+    Ok(format!(
+        "application {before} -> {} (#XFOTA: 4,0 after download and signature check, #XFOTA: 5,0 after swap and reboot); \
+         download {:.0} ms, whole conversation {:.0} ms",
+        report.version,
+        dl_time.unwrap_or_default().as_secs_f64() * 1e3,
+        total.as_secs_f64() * 1e3
+    ))
+}
+
+/// `Child::wait` with a bound, killing the child when it does not stop.
+trait WaitTimeout {
+    fn wait_timeout(&mut self, t: Duration) -> std::io::Result<()>;
+}
+
+impl WaitTimeout for Child {
+    fn wait_timeout(&mut self, t: Duration) -> std::io::Result<()> {
+        let end = Instant::now() + t;
+        while Instant::now() < end {
+            if self.try_wait()?.is_some() {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.kill()?;
+        self.wait().map(|_| ())
+    }
+}

@@ -1,0 +1,70 @@
+//! Command-line parsing and dispatch; each subcommand lives in its own module.
+
+mod demo;
+mod image;
+mod modem;
+
+use clap::{Parser, Subcommand};
+
+/// FOTA engine for cellular modems driven by AT commands.
+#[derive(Parser, Debug)]
+#[command(name = "atfota", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run an emulated modem (a device host software can update).
+    Modem(modem::Args),
+    /// Show the product working: a whole application FOTA on an emulated modem.
+    Demo(demo::Args),
+    /// Sign and inspect MCUboot images.
+    #[command(subcommand)]
+    Image(image::Command),
+}
+
+/// Runs the chosen subcommand.
+pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Modem(a) => modem::run(a),
+        Command::Demo(a) => demo::run(a),
+        Command::Image(c) => image::run(c),
+    }
+}
+
+/// Parses a byte count: decimal, `0x` hex, or with a K/M/G suffix (powers of 1024).
+pub fn parse_size(s: &str) -> Result<u32, String> {
+    let t = s.trim();
+    let (num, mult) = match t.char_indices().last() {
+        Some((i, 'k' | 'K')) => (&t[..i], 1024u64),
+        Some((i, 'm' | 'M')) => (&t[..i], 1024 * 1024),
+        Some((i, 'g' | 'G')) => (&t[..i], 1024 * 1024 * 1024),
+        _ => (t, 1),
+    };
+    let n = match num.strip_prefix("0x").or_else(|| num.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(hex, 16),
+        None => num.parse::<u64>(),
+    }
+    .map_err(|_| format!("{s:?} is not a size (examples: 1048576, 0x110000, 4M)"))?;
+    let bytes = n.checked_mul(mult).ok_or_else(|| format!("{s} is too large"))?;
+    u32::try_from(bytes).map_err(|_| format!("{s} is too large (at most 4 GiB)"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("1048576"), Ok(1_048_576));
+        assert_eq!(parse_size("0x110000"), Ok(0x11_0000));
+        assert_eq!(parse_size("4M"), Ok(4 << 20));
+        assert_eq!(parse_size("64k"), Ok(64 << 10));
+        assert!(parse_size("4T").is_err());
+        assert!(parse_size("8G").is_err());
+        assert!(parse_size("").is_err());
+        assert!(parse_size("-1").is_err());
+    }
+}
