@@ -137,7 +137,9 @@ impl DataDir {
         let flash_path = path.join(FLASH_FILE);
         let mut flash =
             FileFlash::create(&flash_path, geometry).map_err(|e| DataDirError::Flash(e.to_string()))?;
-        provision(&mut flash, &layout, profile)?;
+        provision(&mut flash, &layout, profile)
+            .and_then(|()| flash.sync().map_err(|e| e.to_string()))
+            .map_err(|e| DataDirError::Flash(format!("provisioning failed: {e}")))?;
         // The config is written last: a directory without it is not a device yet.
         let text = toml::to_string(&config)
             .map_err(|e| DataDirError::Config { path: path.join(CONFIG_FILE), reason: e.to_string() })?;
@@ -206,19 +208,15 @@ fn check_slot_size(slot_size: u32) -> Result<(), DataDirError> {
 
 /// Writes what the factory puts on a new device: application v1.0.0 signed
 /// with the development key in the primary slot, and the modem firmware
-/// version in the settings.
-fn provision(flash: &mut FileFlash, layout: &Layout, profile: ProfileKind) -> Result<(), DataDirError> {
-    let err = |e: String| DataDirError::Flash(format!("provisioning failed: {e}"));
-    let image = factory_image(profile).map_err(|e| err(e.to_string()))?;
+/// version in the settings. The flash must be erased.
+pub fn provision<F: NorFlash + ?Sized>(flash: &mut F, layout: &Layout, profile: ProfileKind) -> Result<(), String> {
+    let image = factory_image(profile).map_err(|e| e.to_string())?;
     let unit = flash.geometry().write_size as usize;
     let mut padded = image;
     padded.resize(padded.len().div_ceil(unit) * unit, 0xff);
-    layout.primary.write(flash, 0, &padded).map_err(|e| err(e.to_string()))?;
-    let mut settings = Settings::open(flash, layout.settings).map_err(|e| err(e.to_string()))?;
-    settings
-        .set(flash, KEY_MODEM_VERSION, profile.factory_modem_version().as_bytes())
-        .map_err(|e| err(e.to_string()))?;
-    flash.sync().map_err(|e| err(e.to_string()))
+    layout.primary.write(flash, 0, &padded).map_err(|e| e.to_string())?;
+    let mut settings = Settings::open(flash, layout.settings).map_err(|e| e.to_string())?;
+    settings.set(flash, KEY_MODEM_VERSION, profile.factory_modem_version().as_bytes()).map_err(|e| e.to_string())
 }
 
 /// The factory application image: a deterministic body, version 1.0.0,

@@ -10,13 +10,11 @@
 
 use std::collections::HashMap;
 use std::ops::ControlFlow;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::Duration;
 
 use atfota_fota::{Action, EngineConfig};
-use atfota_net::{DownloadError, Event as NetEvent, Outcome, StartInfo};
+use atfota_net::{CancelToken, DownloadError, Event as NetEvent, Outcome, StartInfo};
 use crossbeam_channel::{Receiver, Sender};
 
 use crate::datadir::DataDir;
@@ -76,11 +74,11 @@ pub fn run(dir: DataDir, opts: RunOptions) -> Result<(), RunError> {
     let transport = transport::open(&opts.listen, tx.clone())
         .map_err(|source| RunError::Listen { listen: opts.listen.clone(), source })?;
     let mut modem = Modem::power_on(dir.flash, dir.layout, dir.profile, opts.engine)?;
-    let mut transfers: HashMap<u64, Arc<AtomicBool>> = HashMap::new();
+    let mut transfers: HashMap<u64, CancelToken> = HashMap::new();
     transport.output.send(&modem.take_output());
     let result = serve(&mut modem, &rx, &tx, &transport.output, &opts.net, &mut transfers);
-    for abort in transfers.values() {
-        abort.store(true, Ordering::Relaxed);
+    for cancel in transfers.values() {
+        cancel.cancel();
     }
     if let Some(engine) = modem.into_flash() {
         drop(engine);
@@ -95,7 +93,7 @@ fn serve(
     tx: &Sender<Input>,
     output: &transport::Output,
     net: &atfota_net::Options,
-    transfers: &mut HashMap<u64, Arc<AtomicBool>>,
+    transfers: &mut HashMap<u64, CancelToken>,
 ) -> Result<(), RunError> {
     while let Ok(input) = rx.recv() {
         match input {
@@ -119,13 +117,13 @@ fn serve(
         while let Some(action) = modem.poll_action() {
             match action {
                 Action::Start { id, source, resume } => {
-                    let abort = Arc::new(AtomicBool::new(false));
-                    transfers.insert(id, abort.clone());
-                    spawn_transfer(id, source, resume, net.clone(), abort, tx.clone());
+                    let cancel = CancelToken::new();
+                    transfers.insert(id, cancel.clone());
+                    spawn_transfer(id, source, resume, net.clone(), cancel, tx.clone());
                 }
                 Action::Abort { id } => {
-                    if let Some(abort) = transfers.remove(&id) {
-                        abort.store(true, Ordering::Relaxed);
+                    if let Some(cancel) = transfers.remove(&id) {
+                        cancel.cancel();
                     }
                 }
                 other => log::warn!("unknown action {other:?}"),
@@ -145,12 +143,12 @@ fn spawn_transfer(
     source: atfota_net::Source,
     resume: Option<atfota_net::Resume>,
     opts: atfota_net::Options,
-    abort: Arc<AtomicBool>,
+    cancel: CancelToken,
     tx: Sender<Input>,
 ) {
     let spawned = thread::Builder::new().name(format!("transfer-{id}")).spawn(move || {
         let mut on_event = |ev: NetEvent<'_>| {
-            if abort.load(Ordering::Relaxed) {
+            if cancel.is_cancelled() {
                 return ControlFlow::Break(());
             }
             let msg = match ev {
@@ -164,7 +162,7 @@ fn spawn_transfer(
             };
             if tx.send(msg).is_err() { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
         };
-        let result = atfota_net::download(&source, resume.as_ref(), &opts, &mut on_event);
+        let result = atfota_net::download_with_cancel(&source, resume.as_ref(), &opts, &cancel, &mut on_event);
         let _ = tx.send(Input::Finished(id, result));
     });
     if let Err(e) = spawned {

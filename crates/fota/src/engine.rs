@@ -27,8 +27,11 @@ use crate::slot::{self, SlotReader};
 use crate::trust;
 use crate::writer::SlotWriter;
 
-/// The resume checkpoint is persisted at most this often (bytes of progress).
-const CHECKPOINT_INTERVAL: u32 = 1024 * 1024;
+/// The resume checkpoint is persisted about every 1/64 of the file, but at
+/// least every 1 MiB and at most once per sector: a few hundred small
+/// settings records per download, whatever its size.
+const CHECKPOINT_MAX_INTERVAL: u64 = 1024 * 1024;
+const CHECKPOINTS_PER_FILE: u64 = 64;
 
 const KEY_DL_ID: &str = "fota.dl.id";
 const KEY_DL_OFFSET: &str = "fota.dl.offset";
@@ -554,8 +557,9 @@ impl<F: NorFlash> Engine<F> {
             dl.last_pct = Some(pct);
             self.events.push_back(Event::Progress(pct));
         }
-        let interval = CHECKPOINT_INTERVAL.max(self.geometry.sector_size);
-        if checkpoint >= dl.saved_checkpoint + interval {
+        let interval = (dl.total / CHECKPOINTS_PER_FILE)
+            .clamp(u64::from(self.geometry.sector_size), CHECKPOINT_MAX_INTERVAL.max(u64::from(self.geometry.sector_size)));
+        if u64::from(checkpoint) >= u64::from(dl.saved_checkpoint) + interval {
             self.apply(&[(KEY_DL_OFFSET, Some(&u64::from(checkpoint).to_le_bytes()))])
                 .map_err(|e| Failure::new(FailKind::Download, e))?;
             dl.saved_checkpoint = checkpoint;
@@ -599,8 +603,9 @@ impl<F: NorFlash> Engine<F> {
 
     fn finish(&mut self, dl: &mut Download) -> Result<(), Failure> {
         let writer = dl.writer.as_mut().ok_or_else(|| Failure::new(FailKind::Download, "no response"))?;
-        writer.flush(&mut self.flash).map_err(flash_failure)?;
+        // Before the flush, which pads the last write unit with erased bytes.
         let got = writer.position();
+        writer.flush(&mut self.flash).map_err(flash_failure)?;
         if got != dl.total {
             return Err(Failure::new(
                 FailKind::Download,

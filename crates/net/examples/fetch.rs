@@ -15,10 +15,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Err("usage: fetch URL OUT [CA.der]".into());
     };
     let ca_certs = args.next().map(std::fs::read).transpose()?.into_iter().collect();
-    let source = Source::Http(HttpSource {
-        url: parse_http_url(&url)?,
-        ca_certs,
-    });
+    let source = Source::Http(HttpSource { url: parse_http_url(&url)?, ca_certs });
     let mut file = File::create(out)?;
     let mut written: u64 = 0;
     let mut failed = None;

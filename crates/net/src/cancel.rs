@@ -3,8 +3,9 @@
 //!
 //! The callback's `Break` only works when an event is delivered; a stalled read delivers none
 //! for up to `recv_timeout` (30 s). So the token holds the download's ureq `Agent`, whose
-//! `shutdown` closes its sockets and wakes the blocked read. It must never be shared between
-//! two downloads at once: one token, one download.
+//! `shutdown` closes its sockets and wakes the blocked read. A TCP connect in progress is not
+//! interrupted (ureq cannot), so that case waits at most `connect_timeout`. It must never be
+//! shared between two downloads at once: one token, one download.
 
 use std::fmt;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
@@ -76,30 +77,21 @@ impl CancelToken {
             if now >= deadline {
                 return true;
             }
-            state = self
-                .inner
-                .wake
-                .wait_timeout(state, deadline - now)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
+            state =
+                self.inner.wake.wait_timeout(state, deadline - now).unwrap_or_else(PoisonError::into_inner).0;
         }
         false
     }
 
     /// Locks ignoring poison: a flag and an optional handle cannot be left inconsistent.
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.inner
-            .state
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+        self.inner.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
 impl fmt::Debug for CancelToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CancelToken")
-            .field("cancelled", &self.is_cancelled())
-            .finish()
+        f.debug_struct("CancelToken").field("cancelled", &self.is_cancelled()).finish()
     }
 }
 

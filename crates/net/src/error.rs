@@ -65,9 +65,7 @@ pub enum DownloadError {
         offset: u64,
     },
     /// A 200 response without Content-Length (e.g. chunked).
-    #[error(
-        "the server did not send the size of the file (no Content-Length); serve it as a plain file"
-    )]
+    #[error("the server did not send the size of the file (no Content-Length); serve it as a plain file")]
     MissingSize,
     /// A Content-Length that is not a number.
     #[error("the server sent an invalid Content-Length {0:?}")]
@@ -146,11 +144,7 @@ pub(crate) enum Phase {
 }
 
 /// Translates a ureq error; `timeouts` are (connect, idle) for the messages.
-pub(crate) fn from_ureq(
-    e: ureq::Error,
-    phase: Phase,
-    timeouts: (Duration, Duration),
-) -> DownloadError {
+pub(crate) fn from_ureq(e: ureq::Error, phase: Phase, timeouts: (Duration, Duration)) -> DownloadError {
     use ureq::Error as U;
     match e {
         U::Timeout(ureq::Timeout::Connect | ureq::Timeout::Resolve) => {
@@ -163,9 +157,7 @@ pub(crate) fn from_ureq(
         U::Rustls(e) => DownloadError::Tls(e.to_string()),
         U::Protocol(e) => DownloadError::Protocol(e.to_string()),
         U::BadUri(e) => DownloadError::Client(format!("the URL was refused: {e}")),
-        U::ConnectionFailed => {
-            DownloadError::Connect(io::Error::from(io::ErrorKind::ConnectionRefused))
-        }
+        U::ConnectionFailed => DownloadError::Connect(io::Error::from(io::ErrorKind::ConnectionRefused)),
         other => DownloadError::Client(other.to_string()),
     }
 }
@@ -179,10 +171,7 @@ fn from_io(e: io::Error, phase: Phase) -> DownloadError {
             DownloadError::Tls(e.to_string())
         }
         Phase::Request { .. }
-            if matches!(
-                e.kind(),
-                io::ErrorKind::InvalidData | io::ErrorKind::InvalidInput
-            ) =>
+            if matches!(e.kind(), io::ErrorKind::InvalidData | io::ErrorKind::InvalidInput) =>
         {
             DownloadError::Protocol(e.to_string())
         }
@@ -200,10 +189,7 @@ mod tests {
 
     const T: (Duration, Duration) = (Duration::from_secs(10), Duration::from_secs(30));
     const REQUEST: Phase = Phase::Request { https: false };
-    const BODY: Phase = Phase::Body {
-        received: 5,
-        expected: 10,
-    };
+    const BODY: Phase = Phase::Body { received: 5, expected: 10 };
 
     #[test]
     fn transient_classification() {
@@ -211,24 +197,10 @@ mod tests {
         assert!(from_ureq(refused(), REQUEST, T).is_transient());
         assert!(from_ureq(ureq::Error::Timeout(ureq::Timeout::PerRead), BODY, T).is_transient());
         assert!(from_ureq(ureq::Error::Timeout(ureq::Timeout::Connect), REQUEST, T).is_transient());
-        let eof = from_ureq(
-            ureq::Error::Io(io::ErrorKind::UnexpectedEof.into()),
-            BODY,
-            T,
-        );
-        assert!(matches!(
-            eof,
-            DownloadError::Truncated {
-                received: 5,
-                expected: 10
-            }
-        ));
+        let eof = from_ureq(ureq::Error::Io(io::ErrorKind::UnexpectedEof.into()), BODY, T);
+        assert!(matches!(eof, DownloadError::Truncated { received: 5, expected: 10 }));
         assert!(eof.is_transient());
-        let reset = from_ureq(
-            ureq::Error::Io(io::ErrorKind::ConnectionReset.into()),
-            BODY,
-            T,
-        );
+        let reset = from_ureq(ureq::Error::Io(io::ErrorKind::ConnectionReset.into()), BODY, T);
         assert!(matches!(reset, DownloadError::Interrupted(_)) && reset.is_transient());
 
         let tls = from_ureq(
@@ -253,9 +225,6 @@ mod tests {
     #[test]
     fn timeouts_report_the_configured_duration() {
         let idle = from_ureq(ureq::Error::Timeout(ureq::Timeout::PerRead), BODY, T);
-        assert_eq!(
-            idle.to_string(),
-            "the server sent nothing for 30s; the connection is considered lost"
-        );
+        assert_eq!(idle.to_string(), "the server sent nothing for 30s; the connection is considered lost");
     }
 }

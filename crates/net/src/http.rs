@@ -71,18 +71,12 @@ pub(crate) fn download_http(
         opts,
         cancel,
         buf: vec![0; opts.chunk_size],
-        throttle: opts
-            .rate_limit
-            .map(|rate| Throttle::new(rate, Instant::now())),
+        throttle: opts.rate_limit.map(|rate| Throttle::new(rate, Instant::now())),
         position: resume.offset,
         validator: resume.validator,
         total: None,
     };
-    log::info!(
-        "download {} from byte {}",
-        redacted(&source.url),
-        run.position
-    );
+    log::info!("download {} from byte {}", redacted(&source.url), run.position);
 
     let mut retries = 0;
     loop {
@@ -97,10 +91,7 @@ pub(crate) fn download_http(
                     opts.retries,
                     run.position
                 );
-                let event = Event::Retrying {
-                    attempt: retries,
-                    cause: &e,
-                };
+                let event = Event::Retrying { attempt: retries, cause: &e };
                 if on_event(event).is_break() || !cancel.sleep(opts.retry_delay) {
                     return Ok(Outcome::Cancelled);
                 }
@@ -167,12 +158,8 @@ impl Run<'_> {
                 request = request.header("If-Range", validator.as_str());
             }
         }
-        let phase = Phase::Request {
-            https: url.scheme() == "https",
-        };
-        request
-            .call()
-            .map_err(|e| from_ureq(e, phase, self.timeouts()))
+        let phase = Phase::Request { https: url.scheme() == "https" };
+        request.call().map_err(|e| from_ureq(e, phase, self.timeouts()))
     }
 
     /// Streams `length` body bytes starting at file offset `start.offset` to the callback.
@@ -188,20 +175,13 @@ impl Run<'_> {
         if start.offset > 0
             && let Some(before) = self.total.filter(|&t| t != start.total)
         {
-            return Err(DownloadError::SizeChanged {
-                before,
-                now: start.total,
-            });
+            return Err(DownloadError::SizeChanged { before, now: start.total });
         }
         self.total = Some(start.total);
         // Set before the callback: whatever it does next, a retry resumes from here.
         self.position = start.offset;
         self.validator.clone_from(&start.validator);
-        log::debug!(
-            "receiving {length} bytes at {} of {}",
-            start.offset,
-            start.total
-        );
+        log::debug!("receiving {length} bytes at {} of {}", start.offset, start.total);
         if on_event(Event::Started(start)).is_break() {
             return Ok(Outcome::Cancelled);
         }
@@ -211,10 +191,7 @@ impl Run<'_> {
             return Ok(Outcome::Complete);
         }
         let timeouts = self.timeouts();
-        let max_read = self
-            .throttle
-            .as_ref()
-            .map_or(usize::MAX, Throttle::max_read);
+        let max_read = self.throttle.as_ref().map_or(usize::MAX, Throttle::max_read);
         let mut reader = response.body_mut().as_reader();
         let mut received: u64 = 0;
         loop {
@@ -223,10 +200,7 @@ impl Run<'_> {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    let phase = Phase::Body {
-                        received,
-                        expected: length,
-                    };
+                    let phase = Phase::Body { received, expected: length };
                     return Err(from_ureq(ureq::Error::from(e), phase, timeouts));
                 }
             };
@@ -250,10 +224,7 @@ impl Run<'_> {
         }
         if received < length {
             // A close-delimited body ended early (with Content-Length, ureq reports EOF itself).
-            return Err(DownloadError::Truncated {
-                received,
-                expected: length,
-            });
+            return Err(DownloadError::Truncated { received, expected: length });
         }
         log::info!("download {} complete", redacted(&self.source.url));
         Ok(Outcome::Complete)
@@ -275,11 +246,8 @@ impl Drop for Detach<'_> {
 
 /// The ureq agent for one download: our timeouts, our roots, no automatic anything.
 fn agent(source: &HttpSource, opts: &Options) -> Agent {
-    let roots: Vec<Certificate<'static>> = source
-        .ca_certs
-        .iter()
-        .map(|der| Certificate::from_der(der).to_owned())
-        .collect();
+    let roots: Vec<Certificate<'static>> =
+        source.ca_certs.iter().map(|der| Certificate::from_der(der).to_owned()).collect();
     let tls = TlsConfig::builder()
         .provider(TlsProvider::Rustls)
         .root_certs(RootCerts::Specific(Arc::new(roots)))
@@ -313,22 +281,23 @@ fn head(response: &Response<Body>) -> Head<'_> {
 
 /// Resolves a redirect's Location against the URL that returned it.
 fn follow(base: &Url, location: &str, ca_certs: &[Vec<u8>]) -> Result<Url, DownloadError> {
-    let mut next = base.join(location).map_err(|e| {
-        DownloadError::BadRedirect(format!("the Location is not a valid URL ({e})"))
-    })?;
+    let mut next = base
+        .join(location)
+        .map_err(|e| DownloadError::BadRedirect(format!("the Location is not a valid URL ({e})")))?;
     next.set_fragment(None);
     match next.scheme() {
         "http" | "https" => {}
         other => {
-            return Err(DownloadError::BadRedirect(format!(
-                "it points to an unsupported {other}: URL"
-            )));
+            return Err(DownloadError::BadRedirect(format!("it points to an unsupported {other}: URL")));
         }
     }
+    if base.scheme() == "https" && next.scheme() == "http" {
+        // The image is signed, but a plain hop would still expose the request and its
+        // credentials; a firmware server has no reason to downgrade.
+        return Err(DownloadError::BadRedirect("it leaves https for plain http".into()));
+    }
     if next.host_str().is_none_or(str::is_empty) {
-        return Err(DownloadError::BadRedirect(
-            "the Location has no host".into(),
-        ));
+        return Err(DownloadError::BadRedirect("the Location has no host".into()));
     }
     if next.scheme() == "https" && ca_certs.is_empty() {
         return Err(DownloadError::NoCaCertificates);
@@ -344,43 +313,24 @@ mod tests {
     fn follow_resolves_relative_and_absolute_locations() {
         let base = Url::parse("http://u:p@host:8080/a/b.bin?x=1").unwrap();
         let none: &[Vec<u8>] = &[];
-        assert_eq!(
-            follow(&base, "c.bin", none).unwrap().as_str(),
-            "http://u:p@host:8080/a/c.bin"
-        );
-        assert_eq!(
-            follow(&base, "/d.bin#f", none).unwrap().as_str(),
-            "http://u:p@host:8080/d.bin"
-        );
-        assert_eq!(
-            follow(&base, "http://other/e.bin", none).unwrap().as_str(),
-            "http://other/e.bin"
-        );
-        assert_eq!(
-            follow(&base, "//other2/f.bin", none).unwrap().as_str(),
-            "http://other2/f.bin"
-        );
+        assert_eq!(follow(&base, "c.bin", none).unwrap().as_str(), "http://u:p@host:8080/a/c.bin");
+        assert_eq!(follow(&base, "/d.bin#f", none).unwrap().as_str(), "http://u:p@host:8080/d.bin");
+        assert_eq!(follow(&base, "http://other/e.bin", none).unwrap().as_str(), "http://other/e.bin");
+        assert_eq!(follow(&base, "//other2/f.bin", none).unwrap().as_str(), "http://other2/f.bin");
     }
 
     #[test]
     fn follow_refuses_other_schemes_and_https_without_roots() {
         let base = Url::parse("http://host/a.bin").unwrap();
-        assert!(matches!(
-            follow(&base, "ftp://host/a.bin", &[]),
-            Err(DownloadError::BadRedirect(_))
-        ));
-        assert!(matches!(
-            follow(&base, "file:///etc/passwd", &[]),
-            Err(DownloadError::BadRedirect(_))
-        ));
-        assert!(matches!(
-            follow(&base, "https://host/a.bin", &[]),
-            Err(DownloadError::NoCaCertificates)
-        ));
+        assert!(matches!(follow(&base, "ftp://host/a.bin", &[]), Err(DownloadError::BadRedirect(_))));
+        assert!(matches!(follow(&base, "file:///etc/passwd", &[]), Err(DownloadError::BadRedirect(_))));
+        assert!(matches!(follow(&base, "https://host/a.bin", &[]), Err(DownloadError::NoCaCertificates)));
         assert!(follow(&base, "https://host/a.bin", &[vec![0x30]]).is_ok());
+        let secure = Url::parse("https://host/a.bin").unwrap();
         assert!(matches!(
-            follow(&base, "http://[::1", &[]),
+            follow(&secure, "http://host/a.bin", &[vec![0x30]]),
             Err(DownloadError::BadRedirect(_))
         ));
+        assert!(matches!(follow(&base, "http://[::1", &[]), Err(DownloadError::BadRedirect(_))));
     }
 }

@@ -46,19 +46,13 @@ impl Options {
     /// Refuses values that would make a download misbehave instead of failing clearly.
     pub(crate) fn check(&self) -> Result<(), DownloadError> {
         if self.chunk_size == 0 || self.chunk_size > MAX_CHUNK {
-            return Err(DownloadError::BadOptions(
-                "chunk_size must be between 1 byte and 16 MiB",
-            ));
+            return Err(DownloadError::BadOptions("chunk_size must be between 1 byte and 16 MiB"));
         }
         if self.rate_limit == Some(0) {
-            return Err(DownloadError::BadOptions(
-                "rate_limit must be at least 1 byte per second",
-            ));
+            return Err(DownloadError::BadOptions("rate_limit must be at least 1 byte per second"));
         }
         if self.connect_timeout.is_zero() || self.recv_timeout.is_zero() {
-            return Err(DownloadError::BadOptions(
-                "timeouts must be longer than zero",
-            ));
+            return Err(DownloadError::BadOptions("timeouts must be longer than zero"));
         }
         Ok(())
     }
@@ -82,10 +76,7 @@ mod tests {
         let o = Options::default();
         assert_eq!(o.connect_timeout, Duration::from_secs(10));
         assert_eq!(o.recv_timeout, Duration::from_secs(30));
-        assert_eq!(
-            (o.retries, o.max_redirects, o.chunk_size),
-            (2, 5, 64 * 1024)
-        );
+        assert_eq!((o.retries, o.max_redirects, o.chunk_size), (2, 5, 64 * 1024));
         assert_eq!(o.rate_limit, None);
         assert!(o.check().is_ok());
     }
@@ -93,32 +84,14 @@ mod tests {
     #[test]
     fn bad_values_are_refused() {
         let bad = [
-            Options {
-                chunk_size: 0,
-                ..Options::default()
-            },
-            Options {
-                chunk_size: MAX_CHUNK + 1,
-                ..Options::default()
-            },
-            Options {
-                rate_limit: Some(0),
-                ..Options::default()
-            },
-            Options {
-                recv_timeout: Duration::ZERO,
-                ..Options::default()
-            },
-            Options {
-                connect_timeout: Duration::ZERO,
-                ..Options::default()
-            },
+            Options { chunk_size: 0, ..Options::default() },
+            Options { chunk_size: MAX_CHUNK + 1, ..Options::default() },
+            Options { rate_limit: Some(0), ..Options::default() },
+            Options { recv_timeout: Duration::ZERO, ..Options::default() },
+            Options { connect_timeout: Duration::ZERO, ..Options::default() },
         ];
         for o in bad {
-            assert!(
-                matches!(o.check(), Err(DownloadError::BadOptions(_))),
-                "{o:?}"
-            );
+            assert!(matches!(o.check(), Err(DownloadError::BadOptions(_))), "{o:?}");
         }
     }
 }

@@ -50,31 +50,16 @@ pub(crate) fn classify<'a>(
             let total = head
                 .content_length
                 .ok_or(DownloadError::MissingSize)
-                .and_then(|v| {
-                    parse_decimal(v).ok_or(DownloadError::BadContentLength(v.to_owned()))
-                })?;
-            let start = StartInfo {
-                offset: 0,
-                total,
-                validator: validator(head),
-            };
-            Ok(Verdict::Body {
-                start,
-                length: total,
-            })
+                .and_then(|v| parse_decimal(v).ok_or(DownloadError::BadContentLength(v.to_owned())))?;
+            let start = StartInfo { offset: 0, total, validator: validator(head) };
+            Ok(Verdict::Body { start, length: total })
         }
         206 => {
-            let raw = head.content_range.ok_or(DownloadError::BadContentRange {
-                requested,
-                header: String::new(),
-            })?;
-            let bad = || DownloadError::BadContentRange {
-                requested,
-                header: raw.to_owned(),
-            };
-            let ContentRange::Bytes { first, last, total } =
-                ContentRange::parse(raw).ok_or_else(bad)?
-            else {
+            let raw = head
+                .content_range
+                .ok_or(DownloadError::BadContentRange { requested, header: String::new() })?;
+            let bad = || DownloadError::BadContentRange { requested, header: raw.to_owned() };
+            let ContentRange::Bytes { first, last, total } = ContentRange::parse(raw).ok_or_else(bad)? else {
                 return Err(bad());
             };
             let total = total.ok_or_else(bad)?;
@@ -85,10 +70,7 @@ pub(crate) fn classify<'a>(
             if let Some(cl) = head.content_length {
                 let cl = parse_decimal(cl).ok_or(DownloadError::BadContentLength(cl.to_owned()))?;
                 if cl != length {
-                    return Err(DownloadError::LengthMismatch {
-                        content_length: cl,
-                        range_length: length,
-                    });
+                    return Err(DownloadError::LengthMismatch { content_length: cl, range_length: length });
                 }
             }
             let start = StartInfo {
@@ -119,9 +101,7 @@ pub(crate) fn classify<'a>(
             .location
             .filter(|l| !l.trim().is_empty())
             .map(|l| Verdict::Redirect(l.trim()))
-            .ok_or(DownloadError::BadRedirect(
-                "the redirect has no Location header".into(),
-            )),
+            .ok_or(DownloadError::BadRedirect("the redirect has no Location header".into())),
         code => Err(DownloadError::Status(code)),
     }
 }
@@ -140,11 +120,7 @@ fn validator(head: &Head<'_>) -> Option<String> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ContentRange {
     /// `bytes first-last/total` (`total` is `None` for `*`).
-    Bytes {
-        first: u64,
-        last: u64,
-        total: Option<u64>,
-    },
+    Bytes { first: u64, last: u64, total: Option<u64> },
     /// `bytes */total`, sent with 416.
     Unsatisfied { total: u64 },
 }
@@ -188,40 +164,20 @@ mod tests {
     use super::*;
 
     fn head(status: u16) -> Head<'static> {
-        Head {
-            status,
-            ..Head::default()
-        }
+        Head { status, ..Head::default() }
     }
 
     #[test]
     fn ok_takes_the_size_from_content_length() {
-        let h = Head {
-            content_length: Some("1000"),
-            etag: Some("\"abc\""),
-            ..head(200)
-        };
+        let h = Head { content_length: Some("1000"), etag: Some("\"abc\""), ..head(200) };
         let v = classify(&h, 0, None).unwrap();
-        let start = StartInfo {
-            offset: 0,
-            total: 1000,
-            validator: Some("\"abc\"".into()),
-        };
-        assert_eq!(
-            v,
-            Verdict::Body {
-                start,
-                length: 1000
-            }
-        );
+        let start = StartInfo { offset: 0, total: 1000, validator: Some("\"abc\"".into()) };
+        assert_eq!(v, Verdict::Body { start, length: 1000 });
     }
 
     #[test]
     fn ok_to_a_ranged_request_starts_over() {
-        let h = Head {
-            content_length: Some("10"),
-            ..head(200)
-        };
+        let h = Head { content_length: Some("10"), ..head(200) };
         let Verdict::Body { start, .. } = classify(&h, 5, Some("\"old\"")).unwrap() else {
             panic!("not a body")
         };
@@ -230,18 +186,9 @@ mod tests {
 
     #[test]
     fn ok_without_size_is_refused() {
-        assert!(matches!(
-            classify(&head(200), 0, None),
-            Err(DownloadError::MissingSize)
-        ));
-        let h = Head {
-            content_length: Some("-1"),
-            ..head(200)
-        };
-        assert!(matches!(
-            classify(&h, 0, None),
-            Err(DownloadError::BadContentLength(_))
-        ));
+        assert!(matches!(classify(&head(200), 0, None), Err(DownloadError::MissingSize)));
+        let h = Head { content_length: Some("-1"), ..head(200) };
+        assert!(matches!(classify(&h, 0, None), Err(DownloadError::BadContentLength(_))));
     }
 
     #[test]
@@ -253,14 +200,9 @@ mod tests {
             ..head(206)
         };
         let v = classify(&partial("bytes 100-999/1000", Some("900")), 100, None).unwrap();
-        let Verdict::Body { start, length } = v else {
-            panic!("not a body")
-        };
+        let Verdict::Body { start, length } = v else { panic!("not a body") };
         assert_eq!((start.offset, start.total, length), (100, 1000, 900));
-        assert_eq!(
-            start.validator.as_deref(),
-            Some("Wed, 21 Oct 2015 07:28:00 GMT")
-        );
+        assert_eq!(start.validator.as_deref(), Some("Wed, 21 Oct 2015 07:28:00 GMT"));
 
         for (cr, cl) in [
             ("bytes 101-999/1000", None),  // starts elsewhere
@@ -271,29 +213,17 @@ mod tests {
             ("bytes 100-999/1000/", None), // junk
         ] {
             let r = classify(&partial(cr, cl), 100, None);
-            assert!(
-                matches!(r, Err(DownloadError::BadContentRange { .. })),
-                "{cr}: {r:?}"
-            );
+            assert!(matches!(r, Err(DownloadError::BadContentRange { .. })), "{cr}: {r:?}");
         }
         let r = classify(&partial("bytes 100-999/1000", Some("901")), 100, None);
-        assert!(
-            matches!(r, Err(DownloadError::LengthMismatch { .. })),
-            "{r:?}"
-        );
+        assert!(matches!(r, Err(DownloadError::LengthMismatch { .. })), "{r:?}");
         let r = classify(&head(206), 100, None);
-        assert!(
-            matches!(r, Err(DownloadError::BadContentRange { .. })),
-            "{r:?}"
-        );
+        assert!(matches!(r, Err(DownloadError::BadContentRange { .. })), "{r:?}");
     }
 
     #[test]
     fn partial_without_validator_keeps_the_known_one() {
-        let h = Head {
-            content_range: Some("bytes 5-9/10"),
-            ..head(206)
-        };
+        let h = Head { content_range: Some("bytes 5-9/10"), ..head(206) };
         let Verdict::Body { start, .. } = classify(&h, 5, Some("\"v1\"")).unwrap() else {
             panic!("not a body")
         };
@@ -308,55 +238,34 @@ mod tests {
             last_modified: Some("date"),
             ..head(200)
         };
-        let Verdict::Body { start, .. } = classify(&h, 0, None).unwrap() else {
-            panic!()
-        };
+        let Verdict::Body { start, .. } = classify(&h, 0, None).unwrap() else { panic!() };
         assert_eq!(start.validator.as_deref(), Some("date"));
     }
 
     #[test]
     fn unsatisfiable_range() {
         let r = classify(&head(416), 50, None);
-        assert!(matches!(
-            r,
-            Err(DownloadError::RangeNotSatisfiable { offset: 50 })
-        ));
-        let at_end = Head {
-            content_range: Some("bytes */50"),
-            ..head(416)
-        };
-        let Verdict::Body { start, length } = classify(&at_end, 50, None).unwrap() else {
-            panic!()
-        };
+        assert!(matches!(r, Err(DownloadError::RangeNotSatisfiable { offset: 50 })));
+        let at_end = Head { content_range: Some("bytes */50"), ..head(416) };
+        let Verdict::Body { start, length } = classify(&at_end, 50, None).unwrap() else { panic!() };
         assert_eq!((start.offset, start.total, length), (50, 50, 0));
-        let shorter = Head {
-            content_range: Some("bytes */40"),
-            ..head(416)
-        };
+        let shorter = Head { content_range: Some("bytes */40"), ..head(416) };
         assert!(classify(&shorter, 50, None).is_err());
     }
 
     #[test]
     fn redirects_need_a_location() {
         for code in REDIRECTS {
-            let h = Head {
-                location: Some(" /next "),
-                ..head(code)
-            };
+            let h = Head { location: Some(" /next "), ..head(code) };
             assert_eq!(classify(&h, 0, None).unwrap(), Verdict::Redirect("/next"));
-            assert!(matches!(
-                classify(&head(code), 0, None),
-                Err(DownloadError::BadRedirect(_))
-            ));
+            assert!(matches!(classify(&head(code), 0, None), Err(DownloadError::BadRedirect(_))));
         }
     }
 
     #[test]
     fn other_statuses_are_errors() {
         for code in [204, 304, 400, 403, 404, 500, 503] {
-            assert!(
-                matches!(classify(&head(code), 0, None), Err(DownloadError::Status(c)) if c == code)
-            );
+            assert!(matches!(classify(&head(code), 0, None), Err(DownloadError::Status(c)) if c == code));
         }
     }
 
@@ -366,10 +275,7 @@ mod tests {
         assert_eq!(ContentRange::parse("bytes 0-0/1"), bytes(0, 0, Some(1)));
         assert_eq!(ContentRange::parse("Bytes 1-2/*"), bytes(1, 2, None));
         assert_eq!(ContentRange::parse(" bytes 1-2/3 "), bytes(1, 2, Some(3)));
-        assert_eq!(
-            ContentRange::parse("bytes */7"),
-            Some(ContentRange::Unsatisfied { total: 7 })
-        );
+        assert_eq!(ContentRange::parse("bytes */7"), Some(ContentRange::Unsatisfied { total: 7 }));
         for bad in [
             "",
             "bytes",

@@ -54,9 +54,7 @@ pub fn parse_http_url(s: &str) -> Result<Url, UrlError> {
     // WHATWG parsing reads "http:///fw.bin" as host "fw.bin" and no path; the writer meant
     // an empty host.
     if matches!(url.scheme(), "http" | "https")
-        && s.trim_start()
-            .split_once("://")
-            .is_some_and(|(_, rest)| rest.starts_with('/'))
+        && s.trim_start().split_once("://").is_some_and(|(_, rest)| rest.starts_with('/'))
     {
         return Err(UrlError::MissingHost);
     }
@@ -127,52 +125,22 @@ mod tests {
     fn url_table() {
         let ok = |s: &str| parse_http_url(s).map(|u| u.to_string());
         assert_eq!(ok("http://host/fw.bin"), Ok("http://host/fw.bin".into()));
-        assert_eq!(
-            ok("https://host/a/b.bin"),
-            Ok("https://host/a/b.bin".into())
-        );
-        assert_eq!(
-            ok("http://host/fw.bin?v=2&k=x"),
-            Ok("http://host/fw.bin?v=2&k=x".into())
-        );
-        assert_eq!(
-            ok("http://host:8080/fw.bin"),
-            Ok("http://host:8080/fw.bin".into())
-        );
+        assert_eq!(ok("https://host/a/b.bin"), Ok("https://host/a/b.bin".into()));
+        assert_eq!(ok("http://host/fw.bin?v=2&k=x"), Ok("http://host/fw.bin?v=2&k=x".into()));
+        assert_eq!(ok("http://host:8080/fw.bin"), Ok("http://host:8080/fw.bin".into()));
         assert_eq!(ok("http://host:80/fw.bin"), Ok("http://host/fw.bin".into()));
-        assert_eq!(
-            ok("http://[::1]:8080/fw.bin"),
-            Ok("http://[::1]:8080/fw.bin".into())
-        );
-        assert_eq!(
-            ok("http://127.0.0.1/fw.bin#frag"),
-            Ok("http://127.0.0.1/fw.bin".into())
-        );
+        assert_eq!(ok("http://[::1]:8080/fw.bin"), Ok("http://[::1]:8080/fw.bin".into()));
+        assert_eq!(ok("http://127.0.0.1/fw.bin#frag"), Ok("http://127.0.0.1/fw.bin".into()));
         assert_eq!(ok("HTTP://Host/fw.bin"), Ok("http://host/fw.bin".into()));
 
-        assert_eq!(
-            parse_http_url("ftp://host/fw.bin"),
-            Err(UrlError::UnsupportedScheme("ftp".into()))
-        );
-        assert_eq!(
-            parse_http_url("file:///fw.bin"),
-            Err(UrlError::UnsupportedScheme("file".into()))
-        );
+        assert_eq!(parse_http_url("ftp://host/fw.bin"), Err(UrlError::UnsupportedScheme("ftp".into())));
+        assert_eq!(parse_http_url("file:///fw.bin"), Err(UrlError::UnsupportedScheme("file".into())));
         assert_eq!(parse_http_url("http:///fw.bin"), Err(UrlError::MissingHost));
         assert_eq!(parse_http_url("http://host"), Err(UrlError::MissingPath));
         assert_eq!(parse_http_url("http://host/"), Err(UrlError::MissingPath));
-        assert_eq!(
-            parse_http_url("http://host:99/?q=1"),
-            Err(UrlError::MissingPath)
-        );
-        assert!(matches!(
-            parse_http_url("host/fw.bin"),
-            Err(UrlError::Malformed(_))
-        ));
-        assert!(matches!(
-            parse_http_url("http://host:99999/f"),
-            Err(UrlError::Malformed(_))
-        ));
+        assert_eq!(parse_http_url("http://host:99/?q=1"), Err(UrlError::MissingPath));
+        assert!(matches!(parse_http_url("host/fw.bin"), Err(UrlError::Malformed(_))));
+        assert!(matches!(parse_http_url("http://host:99999/f"), Err(UrlError::Malformed(_))));
         assert!(matches!(parse_http_url(""), Err(UrlError::Malformed(_))));
     }
 
@@ -188,10 +156,7 @@ mod tests {
         let url = parse_http_url("https://user:secret@host:8443/fw.bin?token=abc").unwrap();
         let shown = redacted(&url).to_string();
         assert_eq!(shown, "https://host:8443/fw.bin?…");
-        let source = HttpSource {
-            url,
-            ca_certs: vec![vec![0x30]],
-        };
+        let source = HttpSource { url, ca_certs: vec![vec![0x30]] };
         let debug = format!("{source:?}");
         assert!(!debug.contains("secret") && !debug.contains("user") && !debug.contains("abc"));
         let ipv6 = parse_http_url("http://[::1]/f").unwrap();

@@ -25,12 +25,7 @@ impl Throttle {
     pub(crate) fn new(rate: u64, now: Instant) -> Self {
         let rate = rate.max(1);
         let capacity = (rate / BUCKET_DIVISOR).max(1);
-        Self {
-            rate,
-            capacity,
-            tokens: capacity as f64,
-            last: now,
-        }
+        Self { rate, capacity, tokens: capacity as f64, last: now }
     }
 
     /// The largest read that keeps the pace smooth.

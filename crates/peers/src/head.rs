@@ -18,11 +18,7 @@ pub(crate) struct HeadRewriter {
 impl HeadRewriter {
     /// A rewriter that will announce `value` as the Content-Length.
     pub(crate) fn new(value: u64) -> Self {
-        Self {
-            value,
-            head: Vec::new(),
-            done: false,
-        }
+        Self { value, head: Vec::new(), done: false }
     }
 
     /// Feeds bytes from upstream; appends what may be sent to the client to `out`.
@@ -57,10 +53,7 @@ impl HeadRewriter {
 
 /// Index just past the `\r\n\r\n` ending the head.
 fn find_blank_line(bytes: &[u8]) -> Option<usize> {
-    bytes
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map(|i| i + 4)
+    bytes.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4)
 }
 
 /// The head with every `Content-Length:` line's value replaced by `value`.
@@ -94,10 +87,7 @@ mod tests {
         let mut out = Vec::new();
         r.feed(HEAD, &mut out);
         r.feed(b"0123456789", &mut out);
-        assert_eq!(
-            out,
-            b"HTTP/1.1 200 OK\r\ncontent-type: x\r\nContent-Length: 99\r\n\r\n0123456789"
-        );
+        assert_eq!(out, b"HTTP/1.1 200 OK\r\ncontent-type: x\r\nContent-Length: 99\r\n\r\n0123456789");
     }
 
     #[test]

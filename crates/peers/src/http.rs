@@ -50,6 +50,10 @@ pub struct RequestLog {
 }
 
 /// An HTTP/1.1 server on 127.0.0.1 serving one directory; dropping it stops the server.
+///
+/// Besides the files: `/redirect/<n>/<path>` (a 302 chain of `n` relative hops ending at
+/// `/<path>`), `/absredirect/<n>/<path>` (the same with absolute Locations) and
+/// `/status/<code>` (that status, short body).
 pub struct HttpPeer {
     addr: SocketAddr,
     log: Arc<Mutex<Vec<RequestLog>>>,
@@ -72,22 +76,13 @@ impl HttpPeer {
         let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         let (stop, stopped) = watch::channel(false);
-        let thread = thread::Builder::new()
-            .name(format!("http-peer-{}", addr.port()))
-            .spawn(move || {
-                runtime.block_on(run(listener, app, stopped));
-                runtime.shutdown_timeout(RUNTIME_SHUTDOWN);
-            })?;
-        Ok(Self {
-            addr,
-            log,
-            stop,
-            thread: Some(thread),
-        })
+        let thread = thread::Builder::new().name(format!("http-peer-{}", addr.port())).spawn(move || {
+            runtime.block_on(run(listener, app, stopped));
+            runtime.shutdown_timeout(RUNTIME_SHUTDOWN);
+        })?;
+        Ok(Self { addr, log, stop, thread: Some(thread) })
     }
 
     /// The address the server listens on.
@@ -102,10 +97,7 @@ impl HttpPeer {
 
     /// Every request served so far, oldest first.
     pub fn requests(&self) -> Vec<RequestLog> {
-        self.log
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.log.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
 }
 
@@ -158,16 +150,11 @@ fn app(files: ServeDir, routes: Router, log: Arc<Mutex<Vec<RequestLog>>>) -> Rou
         )
         .route(
             "/absredirect/{n}/{*path}",
-            get(
-                |Path((n, path)): Path<(u32, String)>, headers: HeaderMap| async move {
-                    redirect(n, &path, Some(&headers))
-                },
-            ),
+            get(|Path((n, path)): Path<(u32, String)>, headers: HeaderMap| async move {
+                redirect(n, &path, Some(&headers))
+            }),
         )
-        .route(
-            "/status/{code}",
-            get(|Path(code): Path<u16>| async move { status(code) }),
-        )
+        .route("/status/{code}", get(|Path(code): Path<u16>| async move { status(code) }))
         .merge(routes)
         .fallback(move |request: Request| serve_file(files.clone(), request))
         .layer(middleware::from_fn(move |request: Request, next: Next| {
@@ -180,19 +167,14 @@ async fn record(log: Arc<Mutex<Vec<RequestLog>>>, request: Request, next: Next) 
     let mut entry = entry_for(&request);
     let response = next.run(request).await;
     entry.status = response.status().as_u16();
-    log.lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .push(entry);
+    log.lock().unwrap_or_else(PoisonError::into_inner).push(entry);
     response
 }
 
 /// The log entry for `request`, status still unknown.
 fn entry_for(request: &Request) -> RequestLog {
     let text = |name| {
-        request
-            .headers()
-            .get(name)
-            .map(|v: &HeaderValue| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        request.headers().get(name).map(|v: &HeaderValue| String::from_utf8_lossy(v.as_bytes()).into_owned())
     };
     RequestLog {
         method: request.method().to_string(),
@@ -207,20 +189,12 @@ fn entry_for(request: &Request) -> RequestLog {
 /// One hop of a redirect chain: `n` hops in all, the last one pointing at `/<path>`.
 fn redirect(n: u32, path: &str, absolute_for: Option<&HeaderMap>) -> Response {
     if n == 0 {
-        return (
-            StatusCode::BAD_REQUEST,
-            "a redirect chain needs at least one hop\n",
-        )
-            .into_response();
+        return (StatusCode::BAD_REQUEST, "a redirect chain needs at least one hop\n").into_response();
     }
     let next = if n == 1 {
         format!("/{path}")
     } else {
-        let prefix = if absolute_for.is_some() {
-            "absredirect"
-        } else {
-            "redirect"
-        };
+        let prefix = if absolute_for.is_some() { "absredirect" } else { "redirect" };
         format!("/{prefix}/{}/{path}", n - 1)
     };
     let location = match absolute_for {
@@ -228,29 +202,19 @@ fn redirect(n: u32, path: &str, absolute_for: Option<&HeaderMap>) -> Response {
         Some(headers) => {
             // The Host header is what the client dialled, which is right behind a proxy too.
             let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else {
-                return (
-                    StatusCode::BAD_REQUEST,
-                    "an absolute redirect needs a Host header\n",
-                )
+                return (StatusCode::BAD_REQUEST, "an absolute redirect needs a Host header\n")
                     .into_response();
             };
             format!("http://{host}{next}")
         }
     };
-    (
-        StatusCode::FOUND,
-        [(header::LOCATION, location)],
-        "redirect\n",
-    )
-        .into_response()
+    (StatusCode::FOUND, [(header::LOCATION, location)], "redirect\n").into_response()
 }
 
 /// A response with exactly the status asked for and a short body.
 fn status(code: u16) -> Response {
     match StatusCode::from_u16(code) {
-        Ok(status) if (200..=599).contains(&code) => {
-            (status, format!("status {code}\n")).into_response()
-        }
+        Ok(status) if (200..=599).contains(&code) => (status, format!("status {code}\n")).into_response(),
         _ => (StatusCode::BAD_REQUEST, "the status must be 200..=599\n").into_response(),
     }
 }
@@ -266,31 +230,21 @@ async fn serve_file(mut files: ServeDir, mut request: Request) -> Response {
     match files.try_call(request).await {
         Ok(response) => response.map(Body::new),
         Err(e) if is_not_found(&e) => (StatusCode::NOT_FOUND, "no such file\n").into_response(),
-        Err(e) => (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("cannot read the file: {e}\n"),
-        )
-            .into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("cannot read the file: {e}\n")).into_response(),
     }
 }
 
 /// The errors ServeDir itself answers with 404 (ENOTDIR: a file used as a directory).
 fn is_not_found(e: &io::Error) -> bool {
     const ENOTDIR: i32 = 20;
-    matches!(
-        e.kind(),
-        io::ErrorKind::NotFound | io::ErrorKind::PermissionDenied
-    ) || e.raw_os_error() == Some(ENOTDIR)
+    matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::PermissionDenied)
+        || e.raw_os_error() == Some(ENOTDIR)
 }
 
 /// RFC 9110 §13.1.5: an entity tag must match the current strong ETag, a date must equal
 /// the current Last-Modified exactly; anything else (weak tags, unknown files) does not match.
 async fn if_range_matches(files: &ServeDir, uri: Uri, validator: &HeaderValue) -> bool {
-    let Ok(head) = axum::http::Request::builder()
-        .method(Method::HEAD)
-        .uri(uri)
-        .body(Body::empty())
-    else {
+    let Ok(head) = axum::http::Request::builder().method(Method::HEAD).uri(uri).body(Body::empty()) else {
         return false;
     };
     let Ok(current) = files.clone().try_call(head).await else {
@@ -307,10 +261,7 @@ async fn if_range_matches(files: &ServeDir, uri: Uri, validator: &HeaderValue) -
     } else {
         header::LAST_MODIFIED
     };
-    current
-        .headers()
-        .get(name)
-        .is_some_and(|v| v.as_bytes() == wanted)
+    current.headers().get(name).is_some_and(|v| v.as_bytes() == wanted)
 }
 
 #[cfg(test)]
@@ -323,14 +274,8 @@ mod tests {
     /// A raw HTTP/1.1 exchange: returns (status, headers text, body).
     pub(crate) fn fetch(addr: SocketAddr, path: &str, extra: &str) -> (u16, String, Vec<u8>) {
         let mut stream = TcpStream::connect(addr).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .unwrap();
-        write!(
-            stream,
-            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{extra}\r\n"
-        )
-        .unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{extra}\r\n").unwrap();
         let mut raw = Vec::new();
         stream.read_to_end(&mut raw).unwrap();
         let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
@@ -375,10 +320,7 @@ mod tests {
         let (_dir, peer) = peer_with_file(&content);
         let (status, head, body) = fetch(peer.addr(), "/fw.bin", "Range: bytes=9000-\r\n");
         assert_eq!(status, 206);
-        assert_eq!(
-            header(&head, "content-range"),
-            Some("bytes 9000-9999/10000")
-        );
+        assert_eq!(header(&head, "content-range"), Some("bytes 9000-9999/10000"));
         assert_eq!(body, &content[9000..]);
         assert_eq!(peer.requests()[0].range.as_deref(), Some("bytes=9000-"));
     }
@@ -398,29 +340,13 @@ mod tests {
         let modified = header(&head, "last-modified").unwrap().to_owned();
 
         let range = "Range: bytes=4-\r\n";
-        let (status, _, body) = fetch(
-            peer.addr(),
-            "/fw.bin",
-            &format!("{range}If-Range: {etag}\r\n"),
-        );
+        let (status, _, body) = fetch(peer.addr(), "/fw.bin", &format!("{range}If-Range: {etag}\r\n"));
         assert_eq!((status, body.as_slice()), (206, &b"456789"[..]));
-        let (status, _, body) = fetch(
-            peer.addr(),
-            "/fw.bin",
-            &format!("{range}If-Range: {modified}\r\n"),
-        );
+        let (status, _, body) = fetch(peer.addr(), "/fw.bin", &format!("{range}If-Range: {modified}\r\n"));
         assert_eq!((status, body.as_slice()), (206, &b"456789"[..]));
-        let (status, _, body) = fetch(
-            peer.addr(),
-            "/fw.bin",
-            &format!("{range}If-Range: \"stale\"\r\n"),
-        );
+        let (status, _, body) = fetch(peer.addr(), "/fw.bin", &format!("{range}If-Range: \"stale\"\r\n"));
         assert_eq!((status, body.as_slice()), (200, &b"0123456789"[..]));
-        let (status, _, _) = fetch(
-            peer.addr(),
-            "/fw.bin",
-            &format!("{range}If-Range: W/{etag}\r\n"),
-        );
+        let (status, _, _) = fetch(peer.addr(), "/fw.bin", &format!("{range}If-Range: W/{etag}\r\n"));
         assert_eq!(status, 200);
     }
 
@@ -467,10 +393,7 @@ mod tests {
     fn url_joins_path() {
         let (_dir, peer) = peer_with_file(b"x");
         let port = peer.addr().port();
-        assert_eq!(
-            peer.url("/a/b.bin"),
-            format!("http://127.0.0.1:{port}/a/b.bin")
-        );
+        assert_eq!(peer.url("/a/b.bin"), format!("http://127.0.0.1:{port}/a/b.bin"));
         assert_eq!(peer.url("a.bin"), format!("http://127.0.0.1:{port}/a.bin"));
     }
 

@@ -46,11 +46,7 @@ impl FaultProxy {
     /// element (all `Pass` if `faults` is empty).
     pub fn start(upstream: SocketAddr, faults: Vec<Fault>) -> io::Result<Self> {
         let relay = Relay::start("fault-proxy", move |index, client, shared| {
-            let fault = faults
-                .get(index)
-                .or(faults.last())
-                .copied()
-                .unwrap_or(Fault::Pass);
+            let fault = faults.get(index).or(faults.last()).copied().unwrap_or(Fault::Pass);
             if let Err(e) = handle(client, upstream, fault, shared) {
                 log::debug!("fault proxy connection {index} ({fault:?}) ended: {e}");
             }
@@ -75,12 +71,7 @@ impl FaultProxy {
 }
 
 /// Serves one client connection with `fault` applied.
-fn handle(
-    client: TcpStream,
-    upstream: SocketAddr,
-    fault: Fault,
-    shared: &Arc<Shared>,
-) -> io::Result<()> {
+fn handle(client: TcpStream, upstream: SocketAddr, fault: Fault, shared: &Arc<Shared>) -> io::Result<()> {
     let _client_guard = shared.register(&client)?;
     if fault == Fault::ResetOnConnect {
         return reset(client);
@@ -140,18 +131,14 @@ fn pump_responses(
         _ => None,
     };
     // Small reads under a throttle keep the pace even instead of one burst per second.
-    let read_size = rate.map_or(BUF, |r| {
-        usize::try_from(r / 10).unwrap_or(BUF).clamp(1, BUF)
-    });
+    let read_size = rate.map_or(BUF, |r| usize::try_from(r / 10).unwrap_or(BUF).clamp(1, BUF));
     let mut buf = vec![0u8; BUF];
     let mut out = Vec::with_capacity(BUF);
     let mut sent: u64 = 0;
     let started = Instant::now();
     loop {
         let room = limit.map_or(read_size, |l| {
-            usize::try_from(l.saturating_sub(sent))
-                .unwrap_or(usize::MAX)
-                .min(read_size)
+            usize::try_from(l.saturating_sub(sent)).unwrap_or(usize::MAX).min(read_size)
         });
         if room == 0 {
             break;
@@ -165,9 +152,7 @@ fn pump_responses(
         }
         // A rewritten head may grow; the cut point still counts what the client gets.
         let allowed = limit.map_or(out.len(), |l| {
-            usize::try_from(l.saturating_sub(sent))
-                .unwrap_or(usize::MAX)
-                .min(out.len())
+            usize::try_from(l.saturating_sub(sent)).unwrap_or(usize::MAX).min(out.len())
         });
         client.write_all(&out[..allowed])?;
         sent += allowed as u64;
@@ -221,9 +206,7 @@ mod tests {
     fn exchange(addr: SocketAddr, timeout: Duration) -> (Vec<u8>, Option<io::ErrorKind>) {
         let mut stream = TcpStream::connect(addr).unwrap();
         stream.set_read_timeout(Some(timeout)).unwrap();
-        stream
-            .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-            .unwrap();
+        stream.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
         let mut got = Vec::new();
         let mut buf = [0u8; 4096];
         loop {
@@ -247,8 +230,7 @@ mod tests {
 
     #[test]
     fn cut_after_sends_exactly_n_bytes_then_closes() {
-        let proxy =
-            FaultProxy::start(upstream(RESPONSE), vec![Fault::CutAfter(20), Fault::Pass]).unwrap();
+        let proxy = FaultProxy::start(upstream(RESPONSE), vec![Fault::CutAfter(20), Fault::Pass]).unwrap();
         let (got, _) = exchange(proxy.addr(), Duration::from_secs(5));
         assert_eq!(got, &RESPONSE[..20]);
         let (got, err) = exchange(proxy.addr(), Duration::from_secs(5));
@@ -261,13 +243,7 @@ mod tests {
         let proxy = FaultProxy::start(upstream(RESPONSE), vec![Fault::StallAfter(5)]).unwrap();
         let (got, err) = exchange(proxy.addr(), Duration::from_millis(300));
         assert_eq!(got, &RESPONSE[..5]);
-        assert!(
-            matches!(
-                err,
-                Some(io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut)
-            ),
-            "{err:?}"
-        );
+        assert!(matches!(err, Some(io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut)), "{err:?}");
         let started = Instant::now();
         drop(proxy);
         assert!(started.elapsed() < Duration::from_secs(5));
@@ -278,21 +254,14 @@ mod tests {
         let proxy = FaultProxy::start(upstream(RESPONSE), vec![Fault::ResetOnConnect]).unwrap();
         let (got, err) = exchange(proxy.addr(), Duration::from_secs(5));
         assert!(got.is_empty());
-        assert!(
-            matches!(err, None | Some(io::ErrorKind::ConnectionReset)),
-            "{err:?}"
-        );
+        assert!(matches!(err, None | Some(io::ErrorKind::ConnectionReset)), "{err:?}");
     }
 
     #[test]
     fn rewrite_content_length_changes_only_the_header() {
-        let proxy =
-            FaultProxy::start(upstream(RESPONSE), vec![Fault::RewriteContentLength(1000)]).unwrap();
+        let proxy = FaultProxy::start(upstream(RESPONSE), vec![Fault::RewriteContentLength(1000)]).unwrap();
         let (got, _) = exchange(proxy.addr(), Duration::from_secs(5));
-        assert_eq!(
-            got,
-            b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n0123456789"
-        );
+        assert_eq!(got, b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n0123456789");
     }
 
     #[test]
@@ -302,10 +271,6 @@ mod tests {
         let (got, _) = exchange(proxy.addr(), Duration::from_secs(5));
         assert_eq!(got, RESPONSE);
         // 49 bytes at 100 B/s: well over a third of a second; only a loose lower bound.
-        assert!(
-            started.elapsed() >= Duration::from_millis(300),
-            "{:?}",
-            started.elapsed()
-        );
+        assert!(started.elapsed() >= Duration::from_millis(300), "{:?}", started.elapsed());
     }
 }

@@ -63,11 +63,7 @@ impl Relay {
         let acceptor = thread::Builder::new()
             .name(format!("{name}-accept"))
             .spawn(move || accept_loop(&listener, &accept_shared, &handler))?;
-        Ok(Self {
-            addr,
-            shared,
-            acceptor: Some(acceptor),
-        })
+        Ok(Self { addr, shared, acceptor: Some(acceptor) })
     }
 
     /// The loopback address clients connect to.
@@ -122,11 +118,8 @@ impl Shared {
             if now >= deadline {
                 return true;
             }
-            stopped = self
-                .wake
-                .wait_timeout(stopped, deadline - now)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
+            stopped =
+                self.wake.wait_timeout(stopped, deadline - now).unwrap_or_else(PoisonError::into_inner).0;
         }
         false
     }
@@ -135,10 +128,7 @@ impl Shared {
     pub(crate) fn wait_stopped(&self) {
         let mut stopped = lock(&self.stopped);
         while !*stopped {
-            stopped = self
-                .wake
-                .wait(stopped)
-                .unwrap_or_else(PoisonError::into_inner);
+            stopped = self.wake.wait(stopped).unwrap_or_else(PoisonError::into_inner);
         }
     }
 
@@ -150,17 +140,12 @@ impl Shared {
             // The stop may have swept the registry before this insert.
             let _ = socket.shutdown(Shutdown::Both);
         }
-        Ok(Registered {
-            shared: Arc::clone(self),
-            id,
-        })
+        Ok(Registered { shared: Arc::clone(self), id })
     }
 
     /// Runs `work` on a new thread that the drop will join.
     pub(crate) fn spawn(&self, work: impl FnOnce() + Send + 'static) -> io::Result<()> {
-        let handle = thread::Builder::new()
-            .name(format!("{}-conn", self.name))
-            .spawn(work)?;
+        let handle = thread::Builder::new().name(format!("{}-conn", self.name)).spawn(work)?;
         let mut workers = lock(&self.workers);
         // Finished threads need no join; dropping their handles keeps the list short.
         workers.retain(|w| !w.is_finished());

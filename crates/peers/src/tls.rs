@@ -11,9 +11,7 @@ use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Shutdown, SocketAddr, TcpStream};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType,
-};
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType};
 use rustls::ServerConnection;
 use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 
@@ -63,11 +61,7 @@ impl TlsProxy {
 
     /// `https://<host>:PORT/<path>`, e.g. with `localhost` to exercise DNS-name checks.
     pub fn url_for_host(&self, host: &str, path: &str) -> String {
-        format!(
-            "https://{host}:{}/{}",
-            self.addr().port(),
-            path.trim_start_matches('/')
-        )
+        format!("https://{host}:{}/{}", self.addr().port(), path.trim_start_matches('/'))
     }
 
     /// Connections accepted so far.
@@ -83,18 +77,14 @@ fn server_config(
     let ca_key = KeyPair::generate()?;
     let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "atfota test CA");
+    ca_params.distinguished_name.push(DnType::CommonName, "atfota test CA");
     ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
     let ca_cert = ca_params.self_signed(&ca_key)?;
     let issuer = Issuer::new(ca_params, ca_key);
 
     let key = KeyPair::generate()?;
     let mut params = CertificateParams::new(Vec::<String>::new())?;
-    params
-        .distinguished_name
-        .push(DnType::CommonName, names.first().copied().unwrap_or("peer"));
+    params.distinguished_name.push(DnType::CommonName, names.first().copied().unwrap_or("peer"));
     for name in names {
         params.subject_alt_names.push(match name.parse::<IpAddr>() {
             Ok(ip) => SanType::IpAddress(ip),
@@ -124,15 +114,10 @@ fn handle(
     let _client_guard = shared.register(&client)?;
     let upstream = TcpStream::connect_timeout(&upstream, UPSTREAM_CONNECT)?;
     let _upstream_guard = shared.register(&upstream)?;
-    let session = Arc::new(Mutex::new(
-        ServerConnection::new(config).map_err(io::Error::other)?,
-    ));
+    let session = Arc::new(Mutex::new(ServerConnection::new(config).map_err(io::Error::other)?));
 
-    let (down_from, down_to, down_session) = (
-        upstream.try_clone()?,
-        client.try_clone()?,
-        Arc::clone(&session),
-    );
+    let (down_from, down_to, down_session) =
+        (upstream.try_clone()?, client.try_clone()?, Arc::clone(&session));
     shared.spawn(move || {
         if let Err(e) = pump_down(down_from, down_to, &down_session) {
             log::debug!("tls proxy response direction ended: {e}");
@@ -219,7 +204,65 @@ fn lock(session: &Mutex<ServerConnection>) -> MutexGuard<'_, ServerConnection> {
 
 #[cfg(test)]
 mod tests {
+    use std::net::TcpListener;
+    use std::thread;
+    use std::time::Duration;
+
+    use rustls::pki_types::{CertificateDer, ServerName};
+
     use super::*;
+
+    /// Upstream that echoes one request's first bytes back with a fixed response.
+    fn upstream() -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut buf = [0u8; 256];
+            let n = stream.read(&mut buf).unwrap();
+            stream.write_all(b"got:").unwrap();
+            stream.write_all(&buf[..n]).unwrap();
+        });
+        addr
+    }
+
+    fn client(ca: &[u8], name: &str, addr: SocketAddr) -> io::Result<Vec<u8>> {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(CertificateDer::from(ca.to_vec())).unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let name = ServerName::try_from(name.to_owned()).unwrap();
+        let session = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+        let tcp = TcpStream::connect(addr)?;
+        tcp.set_read_timeout(Some(Duration::from_secs(5)))?;
+        let mut stream = rustls::StreamOwned::new(session, tcp);
+        stream.write_all(b"hello")?;
+        let mut got = Vec::new();
+        stream.read_to_end(&mut got)?;
+        Ok(got)
+    }
+
+    #[test]
+    fn round_trip_through_tls_for_ip_and_dns_names() {
+        for name in ["127.0.0.1", "localhost"] {
+            let proxy = TlsProxy::start(upstream()).unwrap();
+            let got = client(proxy.ca_der(), name, proxy.addr()).unwrap();
+            assert_eq!(got, b"got:hello");
+            assert_eq!(proxy.connections(), 1);
+        }
+    }
+
+    #[test]
+    fn a_client_with_another_ca_is_refused() {
+        let proxy = TlsProxy::start(upstream()).unwrap();
+        // Only its CA is used: nothing ever connects to it.
+        let other = TlsProxy::start("127.0.0.1:9".parse().unwrap()).unwrap();
+        assert!(client(other.ca_der(), "localhost", proxy.addr()).is_err());
+    }
 
     #[test]
     fn makes_a_ca_and_listens() {
@@ -227,21 +270,12 @@ mod tests {
         // A DER certificate starts with a SEQUENCE tag.
         assert_eq!(proxy.ca_der()[0], 0x30);
         let port = proxy.addr().port();
-        assert_eq!(
-            proxy.url("/a.bin"),
-            format!("https://127.0.0.1:{port}/a.bin")
-        );
-        assert_eq!(
-            proxy.url_for_host("localhost", "a.bin"),
-            format!("https://localhost:{port}/a.bin")
-        );
+        assert_eq!(proxy.url("/a.bin"), format!("https://127.0.0.1:{port}/a.bin"));
+        assert_eq!(proxy.url_for_host("localhost", "a.bin"), format!("https://localhost:{port}/a.bin"));
     }
 
     #[test]
     fn rejects_an_invalid_name() {
-        assert!(
-            TlsProxy::start_for_names("127.0.0.1:9".parse().unwrap(), &["bad\u{e9}.example"])
-                .is_err()
-        );
+        assert!(TlsProxy::start_for_names("127.0.0.1:9".parse().unwrap(), &["bad\u{e9}.example"]).is_err());
     }
 }

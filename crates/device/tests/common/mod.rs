@@ -1,0 +1,243 @@
+//! Test harness: an emulated modem on simulated flash, driven in-process,
+//! with its downloads run synchronously against real loopback servers.
+//!
+//! The modem is sans-IO, so the harness plays the IO shell: it feeds AT
+//! lines, runs each transfer the modem asks for with the real downloader,
+//! and lets a test hook act between chunks (send AT, cut the power) at
+//! exact, reproducible points.
+
+#![allow(dead_code)]
+
+use std::collections::VecDeque;
+use std::ops::ControlFlow;
+use std::path::Path;
+use std::time::Duration;
+
+use atfota_device::{DeviceConfig, Modem, layout_for, provision};
+use atfota_fota::{Action, EngineConfig, ProfileKind, trust};
+use atfota_image::{ImageVersion, SignOptions, SigningKey, TrustedKey};
+use atfota_peers::HttpPeer;
+use atfota_storage::{Geometry, Layout, NorFlash, Settings, SimFlash};
+
+/// What a hook wants after seeing a chunk.
+pub enum Step {
+    /// Deliver the chunk and go on.
+    Continue,
+    /// Cut the power before this chunk is delivered.
+    PowerCut,
+}
+
+/// A hook called before each chunk with the bytes delivered so far and the total.
+pub type Hook<'a> = &'a mut dyn FnMut(&mut Modem<SimFlash>, u64, u64) -> Step;
+
+/// An emulated modem under test.
+pub struct Dev {
+    modem: Option<Modem<SimFlash>>,
+    pub layout: Layout,
+    pub net: atfota_net::Options,
+    pub config: EngineConfig,
+    queued: VecDeque<Action>,
+}
+
+impl Dev {
+    /// A factory-fresh device (1 MiB slots, 4 KiB sectors); returns it and its boot output.
+    pub fn new() -> (Self, String) {
+        Self::with(1024 * 1024, &[], EngineConfig::default())
+    }
+
+    /// A factory-fresh device with the given slot size, extra trusted keys and behaviour.
+    pub fn with(slot_size: u32, keys: &[TrustedKey], config: EngineConfig) -> (Self, String) {
+        let cfg = DeviceConfig { profile: "nrf9160-slm".into(), sector_size: 4096, write_size: 4, slot_size };
+        let layout = layout_for(&cfg).unwrap();
+        let geometry = Geometry::new(4096, 4, layout.capacity()).unwrap();
+        let mut flash = SimFlash::new(geometry);
+        provision(&mut flash, &layout, ProfileKind::Nrf9160Slm).unwrap();
+        let mut settings = Settings::open(&mut flash, layout.settings).unwrap();
+        for k in keys {
+            trust::store(&mut settings, &mut flash, k).unwrap();
+        }
+        let net = atfota_net::Options {
+            recv_timeout: Duration::from_millis(500),
+            connect_timeout: Duration::from_secs(2),
+            retry_delay: Duration::from_millis(20),
+            ..atfota_net::Options::default()
+        };
+        let mut dev = Self { modem: None, layout, net, config, queued: VecDeque::new() };
+        let out = dev.boot(flash);
+        (dev, out)
+    }
+
+    /// Sends one command line (CR appended), runs what it starts, returns all output.
+    pub fn send(&mut self, line: &str) -> String {
+        self.send_with(line, &mut |_, _, _| Step::Continue)
+    }
+
+    /// Like [`Dev::send`], calling `hook` before every chunk of a transfer.
+    pub fn send_with(&mut self, line: &str, hook: Hook<'_>) -> String {
+        let mut bytes = line.as_bytes().to_vec();
+        bytes.push(b'\r');
+        self.send_bytes_with(&bytes, hook)
+    }
+
+    /// Sends raw bytes.
+    pub fn send_bytes(&mut self, bytes: &[u8]) -> String {
+        self.send_bytes_with(bytes, &mut |_, _, _| Step::Continue)
+    }
+
+    fn send_bytes_with(&mut self, bytes: &[u8], hook: Hook<'_>) -> String {
+        let modem = self.modem.as_mut().expect("modem is powered");
+        modem.handle_input(bytes).unwrap();
+        let mut out = take(modem);
+        out.push_str(&self.pump(hook));
+        out
+    }
+
+    /// Cuts the power and powers on again; returns the boot output.
+    pub fn power_cycle(&mut self) -> String {
+        let flash = self.modem.take().expect("modem is powered").into_flash().expect("engine present");
+        self.queued.clear();
+        self.boot(flash)
+    }
+
+    /// Cuts the power and gives the flash for inspection (the device stays off).
+    pub fn power_off(&mut self) -> SimFlash {
+        self.modem.take().expect("modem is powered").into_flash().expect("engine present")
+    }
+
+    /// Powers on a flash taken with [`Dev::power_off`].
+    pub fn boot(&mut self, mut flash: SimFlash) -> String {
+        flash.restore_power();
+        let mut m = Modem::power_on(flash, self.layout, ProfileKind::Nrf9160Slm, self.config).unwrap();
+        let out = take(&mut m);
+        self.modem = Some(m);
+        out
+    }
+
+    /// The modem (for direct inspection).
+    pub fn modem(&mut self) -> &mut Modem<SimFlash> {
+        self.modem.as_mut().expect("modem is powered")
+    }
+
+    /// Runs the transfers the modem asked for, synchronously.
+    fn pump(&mut self, hook: Hook<'_>) -> String {
+        let mut out = String::new();
+        loop {
+            let Some(modem) = self.modem.as_mut() else { return out };
+            while let Some(a) = modem.poll_action() {
+                self.queued.push_back(a);
+            }
+            let Some(action) = self.queued.pop_front() else { return out };
+            let Action::Start { id, source, resume } = action else { continue };
+            let mut aborted = false;
+            let mut cut = false;
+            let mut delivered = 0u64;
+            let mut total = 0u64;
+            let queued = &mut self.queued;
+            let result = atfota_net::download(&source, resume.as_ref(), &self.net, &mut |ev| {
+                match ev {
+                    atfota_net::Event::Started(info) => {
+                        delivered = info.offset;
+                        total = info.total;
+                        modem.handle_started(id, info);
+                    }
+                    atfota_net::Event::Data(d) => {
+                        if let Step::PowerCut = hook(modem, delivered, total) {
+                            cut = true;
+                            return ControlFlow::Break(());
+                        }
+                        modem.handle_data(id, d);
+                        delivered += d.len() as u64;
+                    }
+                    _ => {}
+                }
+                out.push_str(&take(modem));
+                while let Some(a) = modem.poll_action() {
+                    match a {
+                        Action::Abort { id: x } if x == id => aborted = true,
+                        other => queued.push_back(other),
+                    }
+                }
+                if aborted { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+            });
+            if cut {
+                let flash = self.power_off();
+                out.push_str("<POWER CUT>");
+                self.queued.clear();
+                out.push_str(&self.boot(flash));
+                return out;
+            }
+            if !aborted {
+                modem.handle_finished(id, result);
+            }
+            out.push_str(&take(modem));
+        }
+    }
+}
+
+fn take(m: &mut Modem<SimFlash>) -> String {
+    String::from_utf8(m.take_output()).expect("modem output is UTF-8")
+}
+
+/// A signed application image (development key) of about `len` body bytes.
+pub fn app_image(version: &str, len: usize, seed: u32) -> Vec<u8> {
+    let body = atfota_device::application_body(&format!("test app {version} {seed}"), len);
+    let version: ImageVersion = version.parse().unwrap();
+    atfota_image::sign(&body, &SignOptions { version, header_size: 0x200, load_addr: 0 }, &SigningKey::development())
+        .unwrap()
+}
+
+/// A loopback HTTP server over a fresh directory holding `files`.
+pub fn serve(files: &[(&str, &[u8])]) -> (tempfile::TempDir, HttpPeer) {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, data) in files {
+        std::fs::write(dir.path().join(name), data).unwrap();
+    }
+    let peer = HttpPeer::serve_dir(dir.path()).unwrap();
+    (dir, peer)
+}
+
+/// A fixture made by a real tool, from testdata/.
+pub fn fixture(rel: &str) -> Vec<u8> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata").join(rel);
+    std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+/// The URC and response lines of some output, framing removed.
+pub fn lines(out: &str) -> Vec<&str> {
+    out.split("\r\n").filter(|l| !l.is_empty()).collect()
+}
+
+/// The `#XFOTA: 1,0,<p>` percentages in some output.
+pub fn progress(out: &str) -> Vec<u8> {
+    lines(out).iter().filter_map(|l| l.strip_prefix("#XFOTA: 1,0,")).map(|p| p.parse().unwrap()).collect()
+}
+
+/// The application version `AT#XSLMVER` reports.
+pub fn version(dev: &mut Dev) -> String {
+    let out = dev.send("AT#XSLMVER");
+    let l = lines(&out);
+    assert_eq!(l.last(), Some(&"OK"), "{out:?}");
+    l[0].strip_prefix("#XSLMVER: \"").unwrap().split('"').next().unwrap().to_string()
+}
+
+/// Asserts the device still runs `want`, answers AT, and has nothing scheduled:
+/// a reset brings the same version back with no result URC.
+pub fn assert_unchanged(dev: &mut Dev, want: &str, ctx: &str) {
+    assert_eq!(dev.send("AT"), "\r\nOK\r\n", "{ctx}: AT");
+    assert_eq!(version(dev), want, "{ctx}: version before reset");
+    let out = dev.send("AT#XRESET");
+    assert_eq!(out, "\r\nOK\r\n\r\nReady\r\n", "{ctx}: reset must boot the same image with no result");
+    assert_eq!(version(dev), want, "{ctx}: version after reset");
+}
+
+/// Reads a slot's first `len` bytes from a powered-off flash.
+pub fn slot_bytes(flash: &mut SimFlash, part: &atfota_storage::Partition, len: usize) -> Vec<u8> {
+    let mut v = vec![0u8; len];
+    part.read(flash, 0, &mut v).unwrap();
+    v
+}
+
+/// Keeps `NorFlash` in scope for callers that read partitions.
+pub fn geometry_of(f: &SimFlash) -> Geometry {
+    f.geometry()
+}
