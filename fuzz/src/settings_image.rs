@@ -163,4 +163,27 @@ mod tests {
         let mut garbage: Vec<u8> = (0..4 * SECTOR_SIZE).map(|i| (i * 7 % 251) as u8).collect();
         fix_crcs(&mut garbage, 4);
     }
+
+    /// Opens a seed of the `settings_open` corpus as the target does (control byte first).
+    fn open_seed(seed: &[u8]) -> Settings {
+        let (mut flash, part) = flash(seed[0], &seed[3..], seed[0] & 0x04 != 0);
+        Settings::open(&mut flash, part).expect("seed opens")
+    }
+
+    #[test]
+    fn the_seeds_hold_the_stores_they_were_written_as() {
+        let store = open_seed(include_bytes!("../corpus/settings_open/two-keys"));
+        assert_eq!(store.get("a"), Some(&b"1"[..]));
+        assert_eq!(store.get_str("modem.version"), Some("mfw_1.3.5"));
+
+        let store = open_seed(include_bytes!("../corpus/settings_open/newer-bank-wins"));
+        let keys: Vec<&str> = store.iter().map(|(k, _)| k).collect();
+        assert_eq!(keys, ["k1", "k2"], "bank 1 wins, its last batch is uncommitted");
+
+        let store = open_seed(include_bytes!("../corpus/settings_open/remove"));
+        assert_eq!(store.iter().map(|(k, _)| k).collect::<Vec<_>>(), ["b"]);
+
+        let store = open_seed(include_bytes!("../corpus/settings_open/stale-crc-fixed"));
+        assert_eq!(store.get("fix.me"), Some(&b"value"[..]), "read only thanks to the fix-up");
+    }
 }

@@ -146,7 +146,7 @@ impl Bootloader {
     pub fn new(geometry: Geometry, layout: Layout) -> Result<Self, BootError> {
         let page = geometry.sector_size;
         let max_pages = layout.primary.size / page;
-        if layout.primary.size % page != 0 || max_pages == 0 {
+        if !layout.primary.size.is_multiple_of(page) || max_pages == 0 {
             return Err(BootError::Layout("primary slot is not a whole number of sectors".into()));
         }
         if layout.secondary.size != layout.primary.size + page {

@@ -23,6 +23,10 @@ use crate::transport::{self, Listen};
 
 /// Messages in flight between threads; bounded in number.
 const CHANNEL_DEPTH: usize = 16;
+/// Chunk buffers a transfer keeps for reuse: the main loop hands each one
+/// back after the engine has written it, so a download allocates a few
+/// buffers once instead of one per chunk (and their pages stay warm).
+const POOL_DEPTH: usize = CHANNEL_DEPTH + 2;
 
 /// Everything the main loop can be woken by.
 #[derive(Debug)]
@@ -74,11 +78,11 @@ pub fn run(dir: DataDir, opts: RunOptions) -> Result<(), RunError> {
     let transport = transport::open(&opts.listen, tx.clone())
         .map_err(|source| RunError::Listen { listen: opts.listen.clone(), source })?;
     let mut modem = Modem::power_on(dir.flash, dir.layout, dir.profile, opts.engine)?;
-    let mut transfers: HashMap<u64, CancelToken> = HashMap::new();
+    let mut transfers: HashMap<u64, Transfer> = HashMap::new();
     transport.output.send(&modem.take_output());
     let result = serve(&mut modem, &rx, &tx, &transport.output, &opts.net, &mut transfers);
-    for cancel in transfers.values() {
-        cancel.cancel();
+    for t in transfers.values() {
+        t.cancel.cancel();
     }
     if let Some(engine) = modem.into_flash() {
         drop(engine);
@@ -93,7 +97,7 @@ fn serve(
     tx: &Sender<Input>,
     output: &transport::Output,
     net: &atfota_net::Options,
-    transfers: &mut HashMap<u64, CancelToken>,
+    transfers: &mut HashMap<u64, Transfer>,
 ) -> Result<(), RunError> {
     while let Ok(input) = rx.recv() {
         match input {
@@ -108,7 +112,13 @@ fn serve(
                 return Ok(());
             }
             Input::Started(id, info) => modem.handle_started(id, info),
-            Input::Data(id, data) => modem.handle_data(id, &data),
+            Input::Data(id, data) => {
+                modem.handle_data(id, &data);
+                if let Some(t) = transfers.get(&id) {
+                    // The pool is bounded; a full one just lets the buffer go.
+                    let _ = t.recycle.try_send(data);
+                }
+            }
             Input::Finished(id, result) => {
                 transfers.remove(&id);
                 modem.handle_finished(id, result);
@@ -118,12 +128,13 @@ fn serve(
             match action {
                 Action::Start { id, source, resume } => {
                     let cancel = CancelToken::new();
-                    transfers.insert(id, cancel.clone());
-                    spawn_transfer(id, source, resume, net.clone(), cancel, tx.clone());
+                    let (recycle, pool) = crossbeam_channel::bounded(POOL_DEPTH);
+                    transfers.insert(id, Transfer { cancel: cancel.clone(), recycle });
+                    spawn_transfer(id, source, resume, net.clone(), cancel, pool, tx.clone());
                 }
                 Action::Abort { id } => {
-                    if let Some(cancel) = transfers.remove(&id) {
-                        cancel.cancel();
+                    if let Some(t) = transfers.remove(&id) {
+                        t.cancel.cancel();
                     }
                 }
                 other => log::warn!("unknown action {other:?}"),
@@ -137,6 +148,13 @@ fn serve(
     Ok(())
 }
 
+/// The main loop's handle on a running transfer.
+struct Transfer {
+    cancel: CancelToken,
+    /// Where written chunk buffers go back to the transfer thread.
+    recycle: Sender<Vec<u8>>,
+}
+
 /// Runs one transfer on its own thread, feeding the main loop.
 fn spawn_transfer(
     id: u64,
@@ -144,6 +162,7 @@ fn spawn_transfer(
     resume: Option<atfota_net::Resume>,
     opts: atfota_net::Options,
     cancel: CancelToken,
+    pool: Receiver<Vec<u8>>,
     tx: Sender<Input>,
 ) {
     let spawned = thread::Builder::new().name(format!("transfer-{id}")).spawn(move || {
@@ -153,7 +172,12 @@ fn spawn_transfer(
             }
             let msg = match ev {
                 NetEvent::Started(info) => Input::Started(id, info),
-                NetEvent::Data(d) => Input::Data(id, d.to_vec()),
+                NetEvent::Data(d) => {
+                    let mut buf = pool.try_recv().unwrap_or_default();
+                    buf.clear();
+                    buf.extend_from_slice(d);
+                    Input::Data(id, buf)
+                }
                 NetEvent::Retrying { attempt, cause } => {
                     log::warn!("transfer {id}: {cause}; retry {attempt}");
                     return ControlFlow::Continue(());

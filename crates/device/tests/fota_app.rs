@@ -74,7 +74,7 @@ fn an_ecdsa_p256_image_installs_with_its_key_and_a_padded_one_too() {
     for file in ["images/signed-ecdsa-p256.bin", "images/signed-padded.bin"] {
         let image = fixture(file);
         let (_d, peer) = serve(&[("app.bin", &image)]);
-        let (mut dev, _) = Dev::with(1024 * 1024, &[ecdsa.clone(), ed.clone()], EngineConfig::default());
+        let (mut dev, _) = Dev::with(1024 * 1024, &[ecdsa, ed], EngineConfig::default());
         let out = dev.send(&start(&peer.url("app.bin")));
         assert!(out.ends_with("\r\n#XFOTA: 4,0\r\n"), "{file}: {out:?}");
         finish_update(&mut dev, "1.2.3+4");
@@ -103,7 +103,7 @@ fn cancel_then_the_same_url_resumes_with_range() {
     let last = reqs.last().unwrap();
     let range = last.range.as_deref().expect("the resume asks for a range");
     let from: u64 = range.strip_prefix("bytes=").unwrap().trim_end_matches('-').parse().unwrap();
-    assert!(from >= 256 * 1024 && from % 4096 == 0, "resumes at a checkpoint: {range}");
+    assert!(from >= 256 * 1024 && from.is_multiple_of(4096), "resumes at a checkpoint: {range}");
     assert_eq!(last.status, 206);
     assert!(progress(&out)[0] >= 25, "progress continues where it was: {out:?}");
     assert!(out.ends_with("\r\n#XFOTA: 4,0\r\n"), "{out:?}");

@@ -366,10 +366,10 @@ impl<F: NorFlash> Engine<F> {
     /// reported: it will not be sent again after the next boot.
     pub fn poll_event(&mut self) -> Option<Event> {
         let ev = self.events.pop_front()?;
-        if matches!(ev, Event::Result(_)) {
-            if let Err(e) = self.settings.remove(&mut self.flash, KEY_PENDING) {
-                log::error!("could not mark the upgrade result as reported: {e}");
-            }
+        if matches!(ev, Event::Result(_))
+            && let Err(e) = self.settings.remove(&mut self.flash, KEY_PENDING)
+        {
+            log::error!("could not mark the upgrade result as reported: {e}");
         }
         Some(ev)
     }

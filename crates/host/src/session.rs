@@ -15,6 +15,9 @@ use crossbeam_channel::{Receiver, RecvTimeoutError};
 /// Tells URC lines from response lines.
 pub type UrcFilter = fn(&str) -> bool;
 
+/// Receives every line sent and received.
+pub type Transcript = Box<dyn FnMut(Direction, &str) + Send>;
+
 /// Which way a transcript line went.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Direction {
@@ -68,7 +71,7 @@ pub struct Session {
     lines: Receiver<String>,
     is_urc: UrcFilter,
     urcs: VecDeque<String>,
-    transcript: Option<Box<dyn FnMut(Direction, &str) + Send>>,
+    transcript: Option<Transcript>,
 }
 
 impl Session {

@@ -105,10 +105,8 @@ impl Slm {
             return Err(Response::cme(CmeError::TEXT_STRING_TOO_LONG));
         }
         let sec_tag = args.int(2).map_err(|e| bad(&e.to_string()))?;
-        if let Some(t) = sec_tag {
-            if !(0..=2_147_483_647).contains(&t) {
-                return Err(bad("<sec_tag> out of range 0..2147483647"));
-            }
+        if sec_tag.is_some_and(|t| !(0..=2_147_483_647).contains(&t)) {
+            return Err(bad("<sec_tag> out of range 0..2147483647"));
         }
         let apn = args.string(3).map_err(|e| bad(&e.to_string()))?;
         if apn.is_some_and(|a| a.len() > 63) {
@@ -137,5 +135,31 @@ fn code(f: &Failure) -> u32 {
         FailKind::Rejected => 2,
         FailKind::Mismatch => 3,
         _ => 1,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urcs_follow_the_nordic_table() {
+        let mut p = Slm;
+        let fail = |kind| Failure::new(kind, "x");
+        let cases = [
+            (Event::Progress(42), vec!["#XFOTA: 1,0,42"]),
+            (Event::Downloaded, vec!["#XFOTA: 4,0"]),
+            (Event::DownloadFailed(fail(FailKind::Download)), vec!["#XFOTA: 1,1,1"]),
+            (Event::DownloadFailed(fail(FailKind::Rejected)), vec!["#XFOTA: 1,1,2"]),
+            (Event::DownloadFailed(fail(FailKind::Mismatch)), vec!["#XFOTA: 1,1,3"]),
+            (Event::Cancelled, vec!["#XFOTA: 1,2,0"]),
+            (Event::Result(UpgradeResult::Complete), vec!["#XFOTA: 5,0"]),
+            (Event::Result(UpgradeResult::Reverted), vec!["#XFOTA: 5,3"]),
+            (Event::Result(UpgradeResult::Failed(fail(FailKind::Rejected))), vec!["#XFOTA: 5,1,2"]),
+            (Event::DownloadStarted { offset: 0, total: 1 }, vec![]),
+        ];
+        for (ev, want) in cases {
+            assert_eq!(p.urcs(&ev), want, "{ev:?}");
+        }
     }
 }

@@ -1,0 +1,161 @@
+#!/usr/bin/env python3
+"""Writes the seed corpus in corpus/<target>/ from testdata/ and hand-written inputs.
+
+Run from fuzz/: `python3 make-seeds.py` (needs openssl for the DER keys). Each target's input
+layout is described in its fuzz_targets/<target>.rs; the control bytes below follow it.
+"""
+import os
+import struct
+import subprocess
+import zlib
+
+ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
+HERE = os.path.join(ROOT, 'fuzz')
+
+
+def write(target, name, data):
+    d = os.path.join(HERE, 'corpus', target)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, name), 'wb') as f:
+        f.write(data)
+
+
+def testdata(*path):
+    with open(os.path.join(ROOT, 'testdata', *path), 'rb') as f:
+        return f.read()
+
+
+def at_line():
+    # Control byte: bit 0 multiline strings, bit 1 short limit (control >> 2 bytes).
+    seeds = {
+        'basic': b'\x00AT\r\nATE0V1\r\nATS3=13;&F;Z\r\nATS3?\r\n',
+        'extended': b'\x00AT+CMEE=1;#XFOTA=1,"http://h/a.bin",,"apn"\r\nAT+CMEE?;+CMEE=?\r\n',
+        'args': b'\x00at+x=1,,-42,"a\\22b\\5Cc",bare.word,  spaced  \r\nAT%X=9223372036854775807\n',
+        'errors': b'\x00XX\r\nAT+\r\nAT+X="open\r\nAT+X=\\zz\r\nAT+X=a"b\r\nAT+X=99999999999999999999\r\n',
+        'editing': b'\x00ATX\x08I\r\nAT+CGM\x7fMR\r\nAT+X="\xc3\xa9\x08"\r\n',
+        'utf8': b'\x00AT+X="h\xc3\xa9llo \xe2\x82\xac"\r\nAT+X="\\C3\\A9"\r\n',
+        'multiline': b'\x01AT%CMNG=0,16842753,0,"-----BEGIN CERTIFICATE-----\r\nMIIB\r\n'
+                     b'-----END CERTIFICATE-----"\r\nAT\r\n',
+        'too_long': b'\x0bAT+VERYLONG=1\r\nAT\r\n',
+        'binary': b'\x00AT\x01\x02\r\n\xff\xfe\r\n\t AT \t\r\n',
+    }
+    for name, data in seeds.items():
+        write('at_line', name, data)
+
+
+def image_stream():
+    # [3 chunk-pattern bytes, limit u16 LE: 0xffff none, else limit / 4], then the image.
+    for f in sorted(os.listdir(os.path.join(ROOT, 'testdata', 'images'))):
+        if f.endswith('.bin'):
+            write('image_stream', f[:-4], bytes([1, 7, 200, 0xff, 0xff]) + testdata('images', f))
+    write('image_stream', 'signed-sec-cnt-limit-4096',
+          bytes([0, 0, 0, 0x00, 0x04]) + testdata('images', 'signed-sec-cnt.bin'))
+    write('image_stream', 'signed-padded-limit-too-small',
+          bytes([3, 3, 3, 0x00, 0x02]) + testdata('images', 'signed-padded.bin'))
+
+
+def openssl_der(path, public):
+    args = ['openssl', 'pkey'] + (['-pubin'] if public else []) + ['-in', path, '-outform', 'DER']
+    return subprocess.run(args, capture_output=True, check=True).stdout
+
+
+def trusted_key():
+    # Control: 0 DER public key, 1 PEM text, 2 DER armoured as PUBLIC KEY, 3 as PRIVATE KEY.
+    keys = os.path.join(ROOT, 'testdata', 'keys')
+    for p in ['trusted-ed25519.pub.pem', 'ecdsa-p256.pub.pem', 'foreign/rsa-2048.pub.pem',
+              'foreign/x25519.pub.pem', 'foreign/ecdsa-p384.pub.pem']:
+        name = os.path.basename(p)[:-4]
+        write('trusted_key', name + '.pem', b'\x01' + testdata('keys', p))
+        der = openssl_der(os.path.join(keys, p), True)
+        write('trusted_key', name + '.der', b'\x00' + der)
+        write('trusted_key', name + '.der-armoured', b'\x02' + der)
+    for p in ['trusted-ed25519.pem', 'ecdsa-p256.pem', 'foreign/encrypted-ed25519.pem',
+              'foreign/ecdsa-p384.pem']:
+        name = os.path.basename(p)[:-4]
+        write('trusted_key', name + '.pem', b'\x01' + testdata('keys', p))
+        if 'encrypted' not in p:
+            write('trusted_key', name + '.der-armoured', b'\x03' + openssl_der(os.path.join(keys, p), False))
+    with open(os.path.join(ROOT, 'crates', 'image', 'keys', 'dev-ed25519.pem'), 'rb') as f:
+        write('trusted_key', 'dev-ed25519.pem', b'\x01' + f.read())
+
+
+SECTOR = 0x1000
+WRITE = 4
+
+
+def pad(data, fill=0xff):
+    return data + bytes([fill]) * (-len(data) % WRITE)
+
+
+def bank_header(seq, bank_size, version=1):
+    head = struct.pack('<IIQII', 0x53465441, version, seq, bank_size, WRITE)
+    return pad(head + struct.pack('<I', zlib.crc32(head)))
+
+
+def record(seq, key, value, commit=True):
+    kind = 0x01 if value is not None else 0x02
+    value = value or b''
+    head = struct.pack('<BBH', kind | (0x80 if commit else 0), len(key), len(value))
+    crc = zlib.crc32(struct.pack('<Q', seq) + head + key + value)
+    return pad(head + struct.pack('<I', crc) + key + value)
+
+
+def bank(seq, bank_size, records, version=1):
+    data = bank_header(seq, bank_size, version) + b''.join(records)
+    return data + b'\xff' * (bank_size - len(data))
+
+
+def settings_open():
+    # [control: sectors 2 + c % 3, bit 2 fix CRCs; ops; value length], then the flash image.
+    b1 = SECTOR  # bank size with 2 or 3 sectors
+    b2 = 2 * SECTOR  # with 4 sectors
+    seeds = {
+        'blank': (0, 0x00, b''),
+        'two-keys': (0, 0x00, bank(1, b1, [record(1, b'a', b'1'), record(1, b'modem.version', b'mfw_1.3.5')])),
+        'newer-bank-wins': (2, 0xc9, bank(5, b2, [record(5, b'old', b'x')])
+                            + bank(6, b2, [record(6, b'k1', b'v1', False), record(6, b'k2', b'v2'),
+                                           record(6, b'uncommitted', b'z', False)])),
+        'torn-tail': (1, 0x41, bank(3, b1, [record(3, b'a', b'1')])[:0x40] + b'\x12\x34' + b'\xff' * 0x100),
+        'remove': (0, 0x8f, bank(2, b1, [record(2, b'a', b'1'), record(2, b'b', b'2'), record(2, b'a', None)])),
+        'stale-crc-fixed': (4, 0x06, bank(1, b1, [record(9, b'fix.me', b'value')])),
+        'nearly-full': (0, 0xc0 | 0x1b, bank(1, b1, [record(1, b'big', b'\xab' * 3900)])),
+        'foreign-version': (0, 0x00, bank(1, b1, [record(1, b'a', b'1')], version=2)),
+        'fota-keys': (0, 0x00, bank(4, b1, [record(4, b'fota.dl.id', b'app http://h/a.bin'),
+                                           record(4, b'fota.dl.offset', struct.pack('<Q', 4096)),
+                                           record(4, b'fota.pending', b'app')])),
+    }
+    for name, (control, ops, image) in seeds.items():
+        # The harness pads with erased bytes: trailing ones need not be stored.
+        write('settings_open', name, bytes([control, ops, 40]) + image.rstrip(b'\xff'))
+
+
+def modem_input():
+    # [flags, 2 chunk-pattern bytes], host bytes, NUL, the file the server gives.
+    # Flags: bit 0 fail self-test; bits 1-2: complete, drop halfway, not found, cancelled.
+    url = b'AT#XFOTA=1,"http://127.0.0.1/app.bin"\r\n'
+    dev = testdata('images', 'signed-dev.bin')
+    seeds = {
+        'identify': (0, b'AT\r\nATI\r\nAT+CGMI;+CGMM;+CGMR\r\nAT#XSLMVER\r\nAT+CMEE=2\r\nAT+CMEE?\r\n'
+                        b'AT+CMEE=?\r\nAT#XFOTA=?\r\nAT#XFOTA=2\r\nATE1\r\nATZ\r\nAT+CMEE=1;#XFOTA=7\r\n', b''),
+        'install': (0, url + b'AT#XRESET\r\nAT#XSLMVER\r\n', dev),
+        'revert': (1, url + b'AT#XRESET\r\nAT#XSLMVER\r\nAT#XRESET\r\n', dev),
+        'drop-and-resume': (2, url + url + b'AT#XFOTA=0\r\n' + url, dev),
+        'not-found': (4, url + b'AT#XFOTA=0\r\nAT#XFOTA=8\r\n', dev),
+        'cancelled': (6, url + b'AT#XRESET\r\n' + url, dev),
+        'busy-then-erase': (2, url + b'AT#XFOTA=8\r\nAT#XFOTA=0\r\nAT#XFOTA=8\r\n', dev),
+        'untrusted': (0, url + b'AT#XRESET\r\n', testdata('images', 'signed-ed25519.bin')),
+        'bad-hash': (0, url + b'AT#XRESET\r\n', testdata('images', 'bad-hash.bin')),
+        'bad-args': (0, b'AT#XFOTA=1\r\nAT#XFOTA=1,""\r\nAT#XFOTA=1,"https://h/a.bin"\r\n'
+                        b'AT#XFOTA=1,"https://h/a.bin",5\r\nAT#XFOTA=1,"ftp://h/a"\r\n'
+                        b'AT#XFOTA=1,"http://h/a.bin",-1\r\nAT#XFOTA=0,1\r\n', b''),
+    }
+    for name, (flags, host, served) in seeds.items():
+        write('modem_input', name, bytes([flags, 5, 90]) + host + b'\0' + served)
+
+
+if __name__ == '__main__':
+    at_line()
+    image_stream()
+    trusted_key()
+    settings_open()
+    modem_input()
