@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use atfota_device::{DataDir, Listen, OpenOptions, RunOptions};
-use atfota_fota::{EngineConfig, ProfileKind};
+use atfota_fota::{Conditions, EngineConfig, ProfileKind};
 use atfota_image::TrustedKey;
 
 /// Options of `atfota modem` (a stable contract: only ever extended).
@@ -16,7 +16,8 @@ pub struct Args {
     /// empty: a factory-fresh device is created there.
     #[arg(long, value_name = "DIR")]
     data: PathBuf,
-    /// Command set the device presents (fixed when the device is created).
+    /// Command set the device presents: nrf9160-slm (the default for a new
+    /// device) or nl668. Fixed when the device is created.
     #[arg(long, value_name = "PROFILE", default_value = None, value_parser = parse_profile)]
     profile: Option<ProfileKind>,
     /// Where AT is spoken: stdio, tcp:HOST:PORT, pty, or pty:LINK (a symlink to the PTY).
@@ -39,11 +40,23 @@ pub struct Args {
     /// Retries after a connection reset or timeout, per download (Nordic: 2).
     #[arg(long, value_name = "N", default_value_t = 2)]
     retries: u32,
+    /// Emulated radio link: `lte` (as fast as the network allows) or `2g`
+    /// (about 4 KB/s, like GPRS: long downloads, and the reference's warning applies).
+    #[arg(long, value_name = "RAT", default_value = "lte", value_parser = ["lte", "2g"])]
+    network: String,
+    /// nl668: an incoming call rings (`RING`) when a download reaches this
+    /// percentage; it breaks the download unless AT+GTSET="CALLBREAK",1.
+    #[arg(long, value_name = "PERCENT", value_parser = clap::value_parser!(u8).range(0..=100))]
+    incoming_call_at: Option<u8>,
 }
 
+/// Bytes per second of the emulated 2G link.
+const RATE_2G: u64 = 4_000;
+
 const AFTER_HELP: &str = "\
-The device answers AT like the real modem (see docs/AT-nrf9160-slm.md) and prints its banner
-(\"Ready\") at every boot, process start included. AT#XRESET reboots it inside the process.
+The device answers AT like the real modem (docs/AT-nrf9160-slm.md, docs/AT-nl668.md) and prints
+its banner (\"Ready\" for nrf9160-slm, \"RDY\" for nl668) at every boot, process start included.
+AT#XRESET (nrf9160-slm) reboots it inside the process; an nl668 reboots by itself to install.
 Stopping the process and starting it again on the same --data is a power cycle: nothing
 acknowledged is lost.
 
@@ -70,6 +83,11 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     );
     let opts = OpenOptions { profile: a.profile, slot_size: a.slot_size, trust };
     let dir = DataDir::open(&a.data, &opts)?;
+    anyhow::ensure!(
+        a.incoming_call_at.is_none() || dir.profile == ProfileKind::Nl668,
+        "--incoming-call-at emulates a voice call: only the nl668 profile has one (this device is {})",
+        dir.profile
+    );
     log::info!(
         "{} device in {} ({}; slot {} bytes)",
         dir.profile,
@@ -80,9 +98,15 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let net = atfota_net::Options {
         recv_timeout: Duration::from_secs_f64(a.recv_timeout),
         retries: a.retries,
+        rate_limit: (a.network == "2g").then_some(RATE_2G),
         ..atfota_net::Options::default()
     };
-    let run = RunOptions { listen: a.listen, net, engine: EngineConfig { fail_self_test: a.fail_self_test } };
+    let run = RunOptions {
+        listen: a.listen,
+        net,
+        engine: EngineConfig { fail_self_test: a.fail_self_test },
+        conditions: Conditions { incoming_call_at: a.incoming_call_at },
+    };
     atfota_device::run(dir, run)?;
     Ok(())
 }

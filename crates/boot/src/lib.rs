@@ -112,6 +112,23 @@ pub struct BootReport {
     pub action: BootAction,
     /// The boot state after it.
     pub state: SwapState,
+    /// Whether the primary slot now holds an image the validator accepts.
+    /// (An image on trial is not checked here: its self-test decides.)
+    pub primary_valid: bool,
+    /// What the bootloader did because the primary slot held no valid image.
+    pub recovery: Option<Recovery>,
+}
+
+/// How the bootloader got a valid image back into an invalid primary slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Recovery {
+    /// Installed (permanently) a valid image found at the start of the secondary slot.
+    InstalledSecondary,
+    /// Swapped back the previous image kept one page up in the secondary slot.
+    RestoredPrevious,
+    /// Neither slot holds a valid image: the device runs without one.
+    NothingValid,
 }
 
 /// Why the bootloader refused an operation or could not finish one.
@@ -196,32 +213,47 @@ impl Bootloader {
         &self.layout.secondary
     }
 
-    /// Reads and decodes the boot state.
+    /// Reads and decodes the boot state. Marks that contradict each other
+    /// (possible only through corruption) are resolved towards finishing
+    /// what may have started, with a warning: a swap with progress is always
+    /// finished, a mark that needs a finished swap counts only after one.
     pub fn state<F: NorFlash + ?Sized>(&self, flash: &mut F) -> Result<SwapState, BootError> {
         let Some(req) = self.state.read_request(flash)? else {
             return Ok(SwapState::Idle);
         };
         let pages = req.pages;
         let is = |flash: &mut F, m| self.state.is_set(flash, m);
-        if is(flash, Marker::RevertDone)? {
-            return Ok(SwapState::Reverted { pages });
-        }
-        if is(flash, Marker::SwapDone)? {
-            if is(flash, Marker::Confirmed)? {
-                return Ok(SwapState::Confirmed { pages });
+        let swap_done = is(flash, Marker::SwapDone)?;
+        let confirmed = is(flash, Marker::Confirmed)?;
+        let revert_done = is(flash, Marker::RevertDone)?;
+        let rejected = is(flash, Marker::Rejected)?;
+        let swapped = self.state.progress(flash, Phase::Swap)?;
+        let reverted = self.state.progress(flash, Phase::Revert)?;
+        if swap_done {
+            if swapped < 2 * pages {
+                log::warn!("impossible boot state: swap marked done after {swapped} of {} page copies", 2 * pages);
             }
-            let progress = self.state.progress(flash, Phase::Revert)?;
-            if progress > 0 {
-                return Ok(SwapState::Reverting { pages, progress });
-            }
-            return Ok(SwapState::Testing { pages });
+            return Ok(if revert_done {
+                SwapState::Reverted { pages }
+            } else if reverted > 0 {
+                SwapState::Reverting { pages, progress: reverted }
+            } else if confirmed {
+                SwapState::Confirmed { pages }
+            } else {
+                SwapState::Testing { pages }
+            });
         }
-        if is(flash, Marker::Rejected)? {
+        if confirmed || revert_done || reverted > 0 {
+            log::warn!("impossible boot state: confirm/revert marks without a finished swap; ignoring them");
+        }
+        if swapped > 0 {
+            if rejected {
+                log::warn!("impossible boot state: a rejected image with page copies done; finishing the swap");
+            }
+            return Ok(SwapState::Swapping { pages, permanent: req.permanent, progress: swapped });
+        }
+        if rejected {
             return Ok(SwapState::Rejected);
-        }
-        let progress = self.state.progress(flash, Phase::Swap)?;
-        if progress > 0 {
-            return Ok(SwapState::Swapping { pages, permanent: req.permanent, progress });
         }
         Ok(SwapState::Requested { pages, permanent: req.permanent })
     }
@@ -280,6 +312,30 @@ impl Bootloader {
             page: self.geometry.sector_size,
             write_size: self.geometry.write_size,
         };
+        let action = self.run_state(flash, &slots, validate)?;
+        let mut state = self.state(flash)?;
+        let mut primary_valid = true;
+        let mut recovery = None;
+        // A new image on trial is judged by its own self-test (and reverted if it fails).
+        if !matches!(state, SwapState::Testing { .. }) {
+            if let Err(reason) = validate(flash, &self.layout.primary) {
+                log::error!("the primary slot holds no valid image: {reason}");
+                let r = self.recover(flash, &slots, validate)?;
+                primary_valid = r != Recovery::NothingValid;
+                recovery = Some(r);
+                state = self.state(flash)?;
+            }
+        }
+        Ok(BootReport { action, state, primary_valid, recovery })
+    }
+
+    /// Carries out what the boot state asks for.
+    fn run_state<F: NorFlash + ?Sized>(
+        &self,
+        flash: &mut F,
+        slots: &Slots<'_>,
+        validate: &mut dyn FnMut(&mut F, &Partition) -> Result<u64, String>,
+    ) -> Result<BootAction, BootError> {
         let action = match self.state(flash)? {
             SwapState::Idle
             | SwapState::Confirmed { .. }
@@ -288,7 +344,7 @@ impl Bootloader {
             SwapState::Requested { pages, permanent } => {
                 let covered = u64::from(pages) * u64::from(self.geometry.sector_size);
                 match validate(flash, &self.layout.secondary) {
-                    Ok(len) if len <= covered => self.finish_swap(flash, &slots, pages, permanent, 0)?,
+                    Ok(len) if len <= covered => self.finish_swap(flash, slots, pages, permanent, 0)?,
                     Ok(len) => self.reject(
                         flash,
                         format!("image of {len} bytes is longer than the {covered} bytes the request covers"),
@@ -298,18 +354,64 @@ impl Bootloader {
             }
             SwapState::Swapping { pages, permanent, progress } => {
                 log::info!("resuming an interrupted swap at page copy {progress} of {}", 2 * pages);
-                self.finish_swap(flash, &slots, pages, permanent, progress)?
+                self.finish_swap(flash, slots, pages, permanent, progress)?
             }
             SwapState::Testing { pages } => {
                 log::warn!("the new image did not confirm itself: reverting to the previous one");
-                self.finish_revert(flash, &slots, pages, 0)?
+                self.finish_revert(flash, slots, pages, 0)?
             }
             SwapState::Reverting { pages, progress } => {
                 log::info!("resuming an interrupted revert at page copy {progress} of {}", 2 * pages);
-                self.finish_revert(flash, &slots, pages, progress)?
+                self.finish_revert(flash, slots, pages, progress)?
             }
         };
-        Ok(BootReport { action, state: self.state(flash)? })
+        Ok(action)
+    }
+
+    /// The primary slot is invalid and nothing is in progress: install a
+    /// valid image from the secondary slot rather than boot nothing. Each
+    /// path starts by writing a fresh request, so a power cut anywhere in
+    /// it ends, at the next boot, in the same recovery or its completion.
+    fn recover<F: NorFlash + ?Sized>(
+        &self,
+        flash: &mut F,
+        slots: &Slots<'_>,
+        validate: &mut dyn FnMut(&mut F, &Partition) -> Result<u64, String>,
+    ) -> Result<Recovery, BootError> {
+        let page = self.geometry.sector_size;
+        let pages_of = |len: u64| len.div_ceil(u64::from(page)).clamp(1, u64::from(self.state.max_pages())) as u32;
+        let fits = |len: u64| len <= u64::from(self.layout.primary.size);
+        match validate(flash, &self.layout.secondary) {
+            Ok(len) if fits(len) => {
+                log::warn!("recovery: installing the valid image found in the secondary slot");
+                let pages = pages_of(len);
+                self.state.write_request(flash, Request { pages, permanent: true })?;
+                self.finish_swap(flash, slots, pages, true, 0)?;
+                return Ok(Recovery::InstalledSecondary);
+            }
+            _ => {}
+        }
+        let shifted = Partition {
+            name: "secondary+1",
+            offset: self.layout.secondary.offset + page,
+            size: self.layout.secondary.size - page,
+        };
+        match validate(flash, &shifted) {
+            Ok(len) if fits(len) => {
+                log::warn!("recovery: restoring the previous image kept in the secondary slot");
+                let pages = pages_of(len);
+                // A finished but unconfirmed swap of `pages` is exactly the
+                // state whose revert brings that image back.
+                self.state.write_request(flash, Request { pages, permanent: false })?;
+                self.state.set(flash, Marker::SwapDone)?;
+                self.finish_revert(flash, slots, pages, 0)?;
+                Ok(Recovery::RestoredPrevious)
+            }
+            _ => {
+                log::error!("recovery: no valid image in either slot; running without one");
+                Ok(Recovery::NothingValid)
+            }
+        }
     }
 
     fn finish_swap<F: NorFlash + ?Sized>(

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use atfota_boot::Bootloader;
 use atfota_fota::{ProfileKind, profile::KEY_MODEM_VERSION, trust};
 use atfota_image::{ImageVersion, SignOptions, SigningKey, TrustedKey};
-use atfota_storage::{FileFlash, Geometry, Layout, LayoutSpec, NorFlash, Settings};
+use atfota_storage::{FileFlash, FlashError, Geometry, Layout, LayoutSpec, NorFlash, Settings};
 use serde::{Deserialize, Serialize};
 
 /// Default application slot size: 1 MiB.
@@ -176,8 +176,24 @@ impl DataDir {
         let layout = layout_for(&config)?;
         let geometry = Geometry::new(config.sector_size, config.write_size, layout.capacity())
             .map_err(|e| DataDirError::Config { path: cfg_path, reason: e.to_string() })?;
-        let flash = FileFlash::open(&path.join(FLASH_FILE), geometry)
-            .map_err(|e| DataDirError::Flash(e.to_string()))?;
+        let flash_path = path.join(FLASH_FILE);
+        let flash = match FileFlash::open(&flash_path, geometry) {
+            Err(FlashError::SizeMismatch { expected, found }) => {
+                // A damaged flash file must not brick the device: the missing
+                // part reads as erased (or the excess is dropped), and the
+                // bootloader then boots whatever image still validates.
+                log::error!(
+                    "{}: {found} bytes instead of {expected}; resizing it (missing bytes read as erased) \
+                     and booting whatever image still validates",
+                    flash_path.display()
+                );
+                resize_erased(&flash_path, found, expected)
+                    .map_err(|source| DataDirError::Io { path: flash_path.clone(), source })?;
+                FileFlash::open(&flash_path, geometry)
+            }
+            other => other,
+        }
+        .map_err(|e| DataDirError::Flash(e.to_string()))?;
         Ok(Self { path: path.to_path_buf(), config, profile, layout, flash, created: false })
     }
 }
@@ -195,6 +211,24 @@ pub fn layout_for(config: &DeviceConfig) -> Result<Layout, DataDirError> {
         settings_size: SETTINGS_SIZE,
     };
     Layout::new(config.sector_size, &spec).map_err(|e| bad(e.to_string()))
+}
+
+/// Truncates `path` to `to` bytes, or extends it with erased bytes (0xFF).
+fn resize_erased(path: &Path, from: u64, to: u64) -> std::io::Result<()> {
+    use std::io::{Seek, SeekFrom, Write};
+    let mut f = fs::OpenOptions::new().write(true).open(path)?;
+    if to <= from {
+        return f.set_len(to);
+    }
+    f.seek(SeekFrom::Start(from))?;
+    let chunk = vec![0xffu8; 1 << 20];
+    let mut left = to - from;
+    while left > 0 {
+        let n = left.min(chunk.len() as u64) as usize;
+        f.write_all(&chunk[..n])?;
+        left -= n as u64;
+    }
+    f.sync_all()
 }
 
 fn check_slot_size(slot_size: u32) -> Result<(), DataDirError> {

@@ -9,7 +9,7 @@
 use std::collections::VecDeque;
 
 use atfota_at::{CmeError, CmeeMode, Command, Final, Frame, Framer, MAX_LINE_LEN, Op, Response};
-use atfota_fota::{Action, Ctx, Engine, EngineConfig, EngineError, Profile, ProfileKind, SystemRequest};
+use atfota_fota::{Action, Conditions, Ctx, Engine, EngineConfig, EngineError, Profile, ProfileKind, SystemRequest};
 use atfota_net::{DownloadError, Outcome, StartInfo};
 use atfota_storage::{Layout, NorFlash};
 
@@ -49,15 +49,26 @@ impl<F: NorFlash> Modem<F> {
         kind: ProfileKind,
         config: EngineConfig,
     ) -> Result<Self, ModemError> {
-        let profile = Profile::new(kind);
+        Self::power_on_with(flash, layout, kind, config, Conditions::default())
+    }
+
+    /// Like [`Modem::power_on`], under emulated network conditions.
+    pub fn power_on_with(
+        flash: F,
+        layout: Layout,
+        kind: ProfileKind,
+        config: EngineConfig,
+        conditions: Conditions,
+    ) -> Result<Self, ModemError> {
+        let profile = Profile::new(kind, conditions);
         let mut modem = Self {
             echo: profile.default_echo(),
+            cmee: profile.default_cmee(),
             profile,
             engine: None,
             layout,
             config,
             framer: Framer::new(MAX_LINE_LEN),
-            cmee: CmeeMode::Disabled,
             out: Vec::new(),
             actions: VecDeque::new(),
             boots: 0,
@@ -109,27 +120,27 @@ impl<F: NorFlash> Modem<F> {
     }
 
     /// Downloader: transfer `id` got its response.
-    pub fn handle_started(&mut self, id: u64, info: StartInfo) {
+    pub fn handle_started(&mut self, id: u64, info: StartInfo) -> Result<(), ModemError> {
         if let Some(e) = self.engine.as_mut() {
             e.handle_started(id, info);
         }
-        self.drain_events();
+        self.after_events()
     }
 
     /// Downloader: bytes of transfer `id`.
-    pub fn handle_data(&mut self, id: u64, data: &[u8]) {
+    pub fn handle_data(&mut self, id: u64, data: &[u8]) -> Result<(), ModemError> {
         if let Some(e) = self.engine.as_mut() {
             e.handle_data(id, data);
         }
-        self.drain_events();
+        self.after_events()
     }
 
     /// Downloader: transfer `id` ended.
-    pub fn handle_finished(&mut self, id: u64, result: Result<Outcome, DownloadError>) {
+    pub fn handle_finished(&mut self, id: u64, result: Result<Outcome, DownloadError>) -> Result<(), ModemError> {
         if let Some(e) = self.engine.as_mut() {
             e.handle_finished(id, result);
         }
-        self.drain_events();
+        self.after_events()
     }
 
     /// The engine (for inspection by tests and logs).
@@ -174,9 +185,9 @@ impl<F: NorFlash> Modem<F> {
             }
         }
         // Events raised by the command (cancel's 1,2,0) go out before its final result.
-        self.drain_events();
+        let reset_by_event = self.drain_events();
         self.respond(&Response { lines, result });
-        system.reset && result == Final::Ok
+        (system.reset && result == Final::Ok) || reset_by_event
     }
 
     fn execute(&mut self, cmd: &Command, system: &mut SystemRequest) -> Response {
@@ -192,7 +203,7 @@ impl<F: NorFlash> Modem<F> {
             ("V", Op::Set(a)) if matches!(a.int(0), Ok(Some(1))) => Response::ok(),
             ("Z", Op::Action) => {
                 self.echo = self.profile.default_echo();
-                self.cmee = CmeeMode::Disabled;
+                self.cmee = self.profile.default_cmee();
                 Response::ok()
             }
             ("+CMEE", Op::Set(a)) => match a.int(0).ok().flatten().map(CmeeMode::try_from) {
@@ -228,13 +239,26 @@ impl<F: NorFlash> Modem<F> {
         self.out.extend_from_slice(resp.render(self.cmee).as_bytes());
     }
 
-    fn drain_events(&mut self) {
-        let Some(engine) = self.engine.as_mut() else { return };
+    /// Turns pending engine events into URCs; true when one of them asks
+    /// for a reboot (a profile that installs by itself).
+    fn drain_events(&mut self) -> bool {
+        let Some(engine) = self.engine.as_mut() else { return false };
+        let mut system = SystemRequest::default();
         while let Some(ev) = engine.poll_event() {
-            for urc in self.profile.urcs(&ev) {
+            let mut ctx = Ctx { engine: &mut *engine, system: &mut system };
+            for urc in self.profile.on_event(&ev, &mut ctx) {
                 self.out.extend_from_slice(atfota_at::line(&urc).as_bytes());
             }
         }
+        system.reset
+    }
+
+    /// Drains events and carries out a reboot they asked for.
+    fn after_events(&mut self) -> Result<(), ModemError> {
+        if self.drain_events() {
+            self.reboot()?;
+        }
+        Ok(())
     }
 
     /// Reboots inside the process: what runs stops (a download keeps its
@@ -258,7 +282,7 @@ impl<F: NorFlash> Modem<F> {
             self.boots += 1;
             self.framer.reset();
             self.echo = self.profile.default_echo();
-            self.cmee = CmeeMode::Disabled;
+            self.cmee = self.profile.default_cmee();
             self.out.extend_from_slice(atfota_at::line(self.profile.banner()).as_bytes());
             if engine.self_test_failed() && watchdog < MAX_WATCHDOG_REBOOTS {
                 watchdog += 1;
@@ -267,7 +291,11 @@ impl<F: NorFlash> Modem<F> {
                 continue;
             }
             self.engine = Some(engine);
-            self.drain_events();
+            if self.drain_events() {
+                // A result URC never asks for a reboot; if a profile ever
+                // does, the next input carries it out rather than recursing.
+                log::warn!("reboot requested during boot ignored");
+            }
             return Ok(());
         }
     }

@@ -13,7 +13,7 @@ use std::ops::ControlFlow;
 use std::thread;
 use std::time::Duration;
 
-use atfota_fota::{Action, EngineConfig};
+use atfota_fota::{Action, Conditions, EngineConfig};
 use atfota_net::{CancelToken, DownloadError, Event as NetEvent, Outcome, StartInfo};
 use crossbeam_channel::{Receiver, Sender};
 
@@ -52,6 +52,8 @@ pub struct RunOptions {
     pub net: atfota_net::Options,
     /// Emulated application behaviour.
     pub engine: EngineConfig,
+    /// Emulated network conditions the profile reacts to.
+    pub conditions: Conditions,
 }
 
 /// Why the modem stopped with an error.
@@ -77,7 +79,7 @@ pub fn run(dir: DataDir, opts: RunOptions) -> Result<(), RunError> {
     let (tx, rx) = crossbeam_channel::bounded(CHANNEL_DEPTH);
     let transport = transport::open(&opts.listen, tx.clone())
         .map_err(|source| RunError::Listen { listen: opts.listen.clone(), source })?;
-    let mut modem = Modem::power_on(dir.flash, dir.layout, dir.profile, opts.engine)?;
+    let mut modem = Modem::power_on_with(dir.flash, dir.layout, dir.profile, opts.engine, opts.conditions)?;
     let mut transfers: HashMap<u64, Transfer> = HashMap::new();
     transport.output.send(&modem.take_output());
     let result = serve(&mut modem, &rx, &tx, &transport.output, &opts.net, &mut transfers);
@@ -111,9 +113,9 @@ fn serve(
                 output.send(&modem.take_output());
                 return Ok(());
             }
-            Input::Started(id, info) => modem.handle_started(id, info),
+            Input::Started(id, info) => modem.handle_started(id, info)?,
             Input::Data(id, data) => {
-                modem.handle_data(id, &data);
+                modem.handle_data(id, &data)?;
                 if let Some(t) = transfers.get(&id) {
                     // The pool is bounded; a full one just lets the buffer go.
                     let _ = t.recycle.try_send(data);
@@ -121,7 +123,7 @@ fn serve(
             }
             Input::Finished(id, result) => {
                 transfers.remove(&id);
-                modem.handle_finished(id, result);
+                modem.handle_finished(id, result)?;
             }
         }
         while let Some(action) = modem.poll_action() {

@@ -38,6 +38,10 @@ const KEY_DL_OFFSET: &str = "fota.dl.offset";
 const KEY_DL_TOTAL: &str = "fota.dl.total";
 const KEY_DL_VALIDATOR: &str = "fota.dl.validator";
 const KEY_PENDING: &str = "fota.pending";
+/// `fota.pending` while the bootloader request is being written.
+const PENDING_SCHEDULING: &[u8] = b"scheduling";
+/// `fota.pending` once the request is on flash (`4,0` follows).
+const PENDING_SCHEDULED: &[u8] = b"scheduled";
 
 /// How the emulated application behaves at start.
 #[derive(Clone, Copy, Debug, Default)]
@@ -168,6 +172,13 @@ impl<F: NorFlash> Engine<F> {
             let reader = SlotReader::new(flash, *part, limit);
             atfota_image::verify_reader(reader, limit, &keys).map(|v| v.total_len).map_err(|e| e.to_string())
         })?;
+        match report.recovery {
+            Some(atfota_boot::Recovery::NothingValid) => {
+                log::error!("boot: no valid image in either slot; the application version is unknown")
+            }
+            Some(r) => log::warn!("boot: the primary slot was invalid; recovered ({r:?})"),
+            None => {}
+        }
         match &report.action {
             BootAction::None => log::info!("boot: primary slot as it was"),
             BootAction::Swapped { permanent } => {
@@ -209,7 +220,8 @@ impl<F: NorFlash> Engine<F> {
             events: VecDeque::new(),
             actions: VecDeque::new(),
         };
-        engine.app_version = slot::version(&mut engine.flash, &layout.primary);
+        engine.app_version =
+            if report.primary_valid { slot::version(&mut engine.flash, &layout.primary) } else { None };
         engine.self_test(report, config)?;
         engine.queue_result(report)?;
         Ok(engine)
@@ -312,8 +324,10 @@ impl<F: NorFlash> Engine<F> {
         if st.protects_secondary() {
             return Err(CommandError::Protected(st));
         }
+        // Forget the waiting image first: a cut after this leaves nothing to install or report.
         self.boot.cancel_request(&mut self.flash).map_err(storage)?;
         self.apply(&[
+            (KEY_PENDING, None),
             (KEY_DL_ID, None),
             (KEY_DL_OFFSET, None),
             (KEY_DL_TOTAL, None),
@@ -348,9 +362,21 @@ impl<F: NorFlash> Engine<F> {
             Ok(Outcome::Complete) => self.on_complete(dl),
             Ok(_) => {
                 // Cancelled without us asking: the shell gave up on it.
-                self.fail(dl, Failure::new(FailKind::Download, "transfer stopped"))
+                self.fail(dl, Failure::new(FailKind::Network, "transfer stopped"))
             }
-            Err(e) => self.fail(dl, Failure::new(FailKind::Download, e.to_string())),
+            Err(e) => self.fail(dl, download_failure(&e)),
+        }
+    }
+
+    /// Ends the running download because of something outside it (an
+    /// emulated incoming call). Returns whether a download was running.
+    pub fn interrupt(&mut self, failure: Failure) -> bool {
+        match self.download.take() {
+            Some(dl) => {
+                self.fail(dl, failure);
+                true
+            }
+            None => false,
         }
     }
 
@@ -417,6 +443,7 @@ impl<F: NorFlash> Engine<F> {
         if self.settings.get(KEY_PENDING).is_none() || self.self_test_failed {
             return Ok(());
         }
+        let scheduled = self.settings.get(KEY_PENDING) == Some(PENDING_SCHEDULED);
         let result = match self.boot.state(&mut self.flash)? {
             SwapState::Confirmed { .. } => UpgradeResult::Complete,
             SwapState::Reverted { .. } => UpgradeResult::Reverted,
@@ -425,7 +452,11 @@ impl<F: NorFlash> Engine<F> {
                     BootAction::Rejected { reason } => reason.clone(),
                     _ => "the bootloader rejected the image".to_string(),
                 };
-                UpgradeResult::Failed(Failure::new(FailKind::Rejected, detail))
+                UpgradeResult::Failed(Failure::new(FailKind::Install, detail))
+            }
+            SwapState::Idle if scheduled => {
+                log::error!("an upgrade was scheduled but the boot state is gone: it was not installed");
+                UpgradeResult::Failed(Failure::new(FailKind::Install, "the boot state was lost"))
             }
             SwapState::Idle => {
                 log::warn!("an upgrade was being scheduled when power was lost; nothing to report");
@@ -470,13 +501,13 @@ impl<F: NorFlash> Engine<F> {
         let limit = u64::from(self.layout.primary.size);
         if info.total > limit {
             return Err(Failure::new(
-                FailKind::Rejected,
+                FailKind::Invalid,
                 format!("image of {} bytes does not fit the {limit}-byte slot", info.total),
             ));
         }
         if dl.total != 0 && dl.total != info.total {
             return Err(Failure::new(
-                FailKind::Download,
+                FailKind::Server,
                 format!("file size changed from {} to {} bytes during the transfer", dl.total, info.total),
             ));
         }
@@ -487,7 +518,7 @@ impl<F: NorFlash> Engine<F> {
             self.resume(dl)?;
         } else if current != Some(info.offset) {
             return Err(Failure::new(
-                FailKind::Download,
+                FailKind::Server,
                 format!(
                     "server continued at byte {} but {} bytes are stored",
                     info.offset,
@@ -499,7 +530,7 @@ impl<F: NorFlash> Engine<F> {
             dl.total = info.total;
             let validator = info.validator.as_deref().map(str::as_bytes);
             self.apply(&[(KEY_DL_TOTAL, Some(&info.total.to_le_bytes())), (KEY_DL_VALIDATOR, validator)])
-                .map_err(|e| Failure::new(FailKind::Download, e))?;
+                .map_err(|e| Failure::new(FailKind::Storage, e))?;
         }
         if !dl.announced {
             dl.announced = true;
@@ -518,7 +549,7 @@ impl<F: NorFlash> Engine<F> {
         dl.last_pct = None;
         dl.saved_checkpoint = 0;
         self.apply(&[(KEY_DL_OFFSET, Some(&0u64.to_le_bytes()))])
-            .map_err(|e| Failure::new(FailKind::Download, e))
+            .map_err(|e| Failure::new(FailKind::Storage, e))
     }
 
     /// Continues after the bytes already on flash: re-hashes them first.
@@ -531,7 +562,7 @@ impl<F: NorFlash> Engine<F> {
             let chunk = &mut buf[..n as usize];
             self.layout.secondary.read(&mut self.flash, off, chunk).map_err(flash_failure)?;
             self.check_type(dl, chunk)?;
-            dl.verifier.update(chunk).map_err(|e| Failure::new(FailKind::Rejected, e.to_string()))?;
+            dl.verifier.update(chunk).map_err(|e| image_failure(&e))?;
             off += n;
         }
         let sector = self.geometry.sector_size;
@@ -541,14 +572,14 @@ impl<F: NorFlash> Engine<F> {
 
     fn on_data(&mut self, dl: &mut Download, data: &[u8]) -> Result<(), Failure> {
         let Some(pos) = dl.writer.as_ref().map(SlotWriter::position) else {
-            return Err(Failure::new(FailKind::Download, "server sent data before a response"));
+            return Err(Failure::new(FailKind::Server, "server sent data before a response"));
         };
         if pos + data.len() as u64 > dl.total {
-            return Err(Failure::new(FailKind::Download, "server sent more bytes than announced"));
+            return Err(Failure::new(FailKind::Server, "server sent more bytes than announced"));
         }
         self.check_type(dl, data)?;
-        dl.verifier.update(data).map_err(|e| Failure::new(FailKind::Rejected, e.to_string()))?;
-        let writer = dl.writer.as_mut().ok_or_else(|| Failure::new(FailKind::Download, "no writer"))?;
+        dl.verifier.update(data).map_err(|e| image_failure(&e))?;
+        let writer = dl.writer.as_mut().ok_or_else(|| Failure::new(FailKind::Server, "no response"))?;
         writer.write(&mut self.flash, data).map_err(flash_failure)?;
         let pos = writer.position();
         let checkpoint = writer.checkpoint();
@@ -561,7 +592,7 @@ impl<F: NorFlash> Engine<F> {
             .clamp(u64::from(self.geometry.sector_size), CHECKPOINT_MAX_INTERVAL.max(u64::from(self.geometry.sector_size)));
         if u64::from(checkpoint) >= u64::from(dl.saved_checkpoint) + interval {
             self.apply(&[(KEY_DL_OFFSET, Some(&u64::from(checkpoint).to_le_bytes()))])
-                .map_err(|e| Failure::new(FailKind::Download, e))?;
+                .map_err(|e| Failure::new(FailKind::Storage, e))?;
             dl.saved_checkpoint = checkpoint;
         }
         Ok(())
@@ -588,7 +619,7 @@ impl<F: NorFlash> Engine<F> {
                 format!("the file is a {k:?} image but {:?} was asked for", dl.kind),
             )),
             Detection::NeedMore if !at_end => Ok(()),
-            _ => Err(Failure::new(FailKind::Rejected, "the file is not a known image type")),
+            _ => Err(Failure::new(FailKind::Invalid, "the file is not a known image type")),
         }
     }
 
@@ -602,36 +633,34 @@ impl<F: NorFlash> Engine<F> {
     }
 
     fn finish(&mut self, dl: &mut Download) -> Result<(), Failure> {
-        let writer = dl.writer.as_mut().ok_or_else(|| Failure::new(FailKind::Download, "no response"))?;
+        let writer = dl.writer.as_mut().ok_or_else(|| Failure::new(FailKind::Server, "no response"))?;
         // Before the flush, which pads the last write unit with erased bytes.
         let got = writer.position();
         writer.flush(&mut self.flash).map_err(flash_failure)?;
         if got != dl.total {
-            return Err(Failure::new(
-                FailKind::Download,
-                format!("transfer ended after {got} of {} bytes", dl.total),
-            ));
+            return Err(Failure::new(FailKind::Server, format!("transfer ended after {got} of {} bytes", dl.total)));
         }
+        self.events.push_back(Event::TransferComplete);
         self.judge_type(dl, true)?;
         let verifier =
             std::mem::replace(&mut dl.verifier, StreamVerifier::new(u64::from(self.layout.primary.size)));
-        let verified =
-            verifier.finish(&self.keys).map_err(|e| Failure::new(FailKind::Rejected, e.to_string()))?;
+        let verified = verifier.finish(&self.keys).map_err(|e| image_failure(&e))?;
         let old_len = slot::image_len(&mut self.flash, &self.layout.primary);
         let pages = self.boot.pages_for(verified.total_len, old_len);
         // Pending first: a cut before the request leaves "pending, nothing
         // requested", which the next boot clears without a false report.
         self.apply(&[
-            (KEY_PENDING, Some(b"app".as_slice())),
+            (KEY_PENDING, Some(PENDING_SCHEDULING)),
             (KEY_DL_ID, None),
             (KEY_DL_OFFSET, None),
             (KEY_DL_TOTAL, None),
             (KEY_DL_VALIDATOR, None),
         ])
-        .map_err(|e| Failure::new(FailKind::Download, e))?;
+        .map_err(|e| Failure::new(FailKind::Storage, e))?;
         self.boot
             .request_upgrade(&mut self.flash, pages, false)
-            .map_err(|e| Failure::new(FailKind::Download, e.to_string()))?;
+            .map_err(|e| Failure::new(FailKind::Storage, e.to_string()))?;
+        self.apply(&[(KEY_PENDING, Some(PENDING_SCHEDULED))]).map_err(|e| Failure::new(FailKind::Storage, e))?;
         log::info!(
             "image {} ({} bytes) verified with key #{}; swap of {pages} pages requested",
             verified.header.version,
@@ -646,7 +675,7 @@ impl<F: NorFlash> Engine<F> {
     fn fail(&mut self, dl: Download, failure: Failure) {
         log::warn!("download {} failed: {failure}", dl.id);
         self.actions.push_back(Action::Abort { id: dl.id });
-        if failure.kind == FailKind::Download || failure.kind == FailKind::CallInterrupted {
+        if failure.kind.keeps_bytes() {
             self.save_checkpoint(&dl);
         } else if let Err(e) = self.apply(&[
             (KEY_DL_ID, None),
@@ -683,5 +712,28 @@ fn storage(e: BootError) -> CommandError {
 }
 
 fn flash_failure(e: FlashError) -> Failure {
-    Failure::new(FailKind::Download, format!("flash: {e}"))
+    Failure::new(FailKind::Storage, format!("flash: {e}"))
+}
+
+/// Classifies a transfer failure for the profiles' error codes.
+fn download_failure(e: &DownloadError) -> Failure {
+    let kind = match e {
+        DownloadError::Status(404 | 410) => FailKind::NotFound,
+        DownloadError::Status(401 | 403) => FailKind::LoginRefused,
+        e if e.is_transient() => FailKind::Network,
+        _ => FailKind::Server,
+    };
+    Failure::new(kind, e.to_string())
+}
+
+/// Classifies an image that failed verification.
+fn image_failure(e: &atfota_image::ImageError) -> Failure {
+    use atfota_image::ImageError as E;
+    let kind = match e {
+        E::HashMismatch { .. } | E::Unsigned | E::UntrustedKey { .. } | E::BadSignature { .. } => {
+            FailKind::Untrusted
+        }
+        _ => FailKind::Invalid,
+    };
+    Failure::new(kind, e.to_string())
 }

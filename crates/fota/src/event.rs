@@ -18,6 +18,8 @@ pub enum Event {
     },
     /// Percentage of the file now received; each value is sent once.
     Progress(u8),
+    /// Every byte is stored; verification follows at once.
+    TransferComplete,
     /// The image is complete, verified and scheduled: it waits for a reset.
     Downloaded,
     /// The download ended without a usable image.
@@ -62,16 +64,35 @@ impl fmt::Display for Failure {
     }
 }
 
-/// Classes of failure (Nordic's codes 1, 2, 3 are the first three).
+/// Classes of failure; profiles map them to their own codes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum FailKind {
-    /// Transfer failed: network, server, or the transfer could not be stored.
-    Download,
-    /// The image is not acceptable: unknown type, too large, bad hash or signature.
-    Rejected,
+    /// The transfer failed after its retries: no connection, timeout, connection lost.
+    Network,
+    /// The server refused: an HTTP status, an unexpected FTP reply, an unusable range.
+    Server,
+    /// The file does not exist on the server (HTTP 404/410, FTP 550).
+    NotFound,
+    /// The server refused the credentials (FTP 530, HTTP 401/403).
+    LoginRefused,
+    /// The transfer could not be stored: flash or settings failed.
+    Storage,
+    /// An (emulated) incoming call broke the data session.
+    CallInterrupted,
+    /// Not an image, malformed, truncated, or larger than the slot.
+    Invalid,
+    /// The image's hash or signature does not check out (or it is unsigned).
+    Untrusted,
     /// The image is of another type than the command asked for.
     Mismatch,
-    /// The download was interrupted by an (emulated) incoming call.
-    CallInterrupted,
+    /// The bootloader refused to install the image.
+    Install,
+}
+
+impl FailKind {
+    /// Whether the bytes stored so far are worth keeping for a resume.
+    pub fn keeps_bytes(&self) -> bool {
+        !matches!(self, Self::Invalid | Self::Untrusted | Self::Mismatch)
+    }
 }

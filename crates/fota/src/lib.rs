@@ -14,4 +14,4 @@ mod writer;
 
 pub use engine::{Action, CommandError, DownloadRequest, Engine, EngineConfig, EngineError};
 pub use event::{Event, FailKind, Failure, UpgradeResult};
-pub use profile::{Ctx, Profile, ProfileKind, SystemRequest};
+pub use profile::{Conditions, Ctx, Profile, ProfileKind, SystemRequest};

@@ -18,9 +18,9 @@ pub const REBOOT_TIMEOUT: Duration = Duration::from_secs(120);
 /// How an update ended, as the modem reported it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UpdateReport {
-    /// Final `#XFOTA: 5,...` URC.
+    /// The final result URC (`#XFOTA: 5,0`, `GTOTA UPGRADE SUCCESS`).
     pub result: String,
-    /// Application version after the update (`AT#XSLMVER`'s first field).
+    /// Version running after the update.
     pub version: String,
 }
 
@@ -97,4 +97,40 @@ pub fn expect_ok(s: &mut Session, cmd: &str) -> Result<crate::session::Reply, Up
         return Err(UpdateError::Refused { command: cmd.to_string(), result: reply.result });
     }
     Ok(reply)
+}
+
+/// URC filter of the Fibocom NL668 profile: `GTOTA ...`, `RDY`, `RING`.
+pub fn nl668_urc(line: &str) -> bool {
+    line.starts_with("GTOTA ") || line == "RDY" || line == "RING"
+}
+
+/// Update on a Fibocom NL668: sends `gtota` (a whole `AT+GTOTA=...` line),
+/// follows `GTOTA DOWNLOADING`, waits for the automatic reboot (`RDY`) and
+/// `GTOTA UPGRADE SUCCESS`, then reads `AT+CGMR`. `progress` gets each percentage.
+pub fn nl668_update(s: &mut Session, gtota: &str, mut progress: impl FnMut(u8)) -> Result<UpdateReport, UpdateError> {
+    expect_ok(s, gtota)?;
+    let done = s.wait_urc(
+        |l| l == "RDY" || l.starts_with("GTOTA DOWNLOAD FAILED") || l.starts_with("GTOTA UPGRADE FAILED"),
+        |l| {
+            if let Some(p) = l.strip_prefix("GTOTA DOWNLOADING: ").and_then(|p| p.strip_suffix('%')?.parse().ok()) {
+                progress(p);
+            }
+        },
+        DOWNLOAD_TIMEOUT,
+    )?;
+    if done != "RDY" {
+        return Err(UpdateError::Failed(done));
+    }
+    let result = s.wait_urc(|l| l.starts_with("GTOTA UPGRADE"), |_| {}, REBOOT_TIMEOUT)?;
+    let reply = expect_ok(s, "AT+CGMR")?;
+    let version = reply
+        .lines
+        .iter()
+        .find_map(|l| l.strip_prefix("+CGMR: "))
+        .map(|v| v.trim_matches('"').rsplit("_V").next().unwrap_or_default().to_string())
+        .unwrap_or_default();
+    if result != "GTOTA UPGRADE SUCCESS" {
+        return Err(UpdateError::Failed(format!("{result} (running {version})")));
+    }
+    Ok(UpdateReport { result, version })
 }

@@ -14,7 +14,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use atfota_device::{DeviceConfig, Modem, layout_for, provision};
-use atfota_fota::{Action, EngineConfig, ProfileKind, trust};
+use atfota_fota::{Action, Conditions, EngineConfig, ProfileKind, trust};
 use atfota_image::{ImageVersion, SignOptions, SigningKey, TrustedKey};
 use atfota_peers::HttpPeer;
 use atfota_storage::{Geometry, Layout, NorFlash, Settings, SimFlash};
@@ -36,6 +36,8 @@ pub struct Dev {
     pub layout: Layout,
     pub net: atfota_net::Options,
     pub config: EngineConfig,
+    pub profile: ProfileKind,
+    pub conditions: Conditions,
     queued: VecDeque<Action>,
 }
 
@@ -47,11 +49,26 @@ impl Dev {
 
     /// A factory-fresh device with the given slot size, extra trusted keys and behaviour.
     pub fn with(slot_size: u32, keys: &[TrustedKey], config: EngineConfig) -> (Self, String) {
-        let cfg = DeviceConfig { profile: "nrf9160-slm".into(), sector_size: 4096, write_size: 4, slot_size };
+        Self::build(ProfileKind::Nrf9160Slm, Conditions::default(), slot_size, keys, config)
+    }
+
+    /// A factory-fresh Fibocom NL668 (1 MiB slots) under emulated `conditions`.
+    pub fn nl668(conditions: Conditions) -> (Self, String) {
+        Self::build(ProfileKind::Nl668, conditions, 1024 * 1024, &[], EngineConfig::default())
+    }
+
+    fn build(
+        profile: ProfileKind,
+        conditions: Conditions,
+        slot_size: u32,
+        keys: &[TrustedKey],
+        config: EngineConfig,
+    ) -> (Self, String) {
+        let cfg = DeviceConfig { profile: profile.name().into(), sector_size: 4096, write_size: 4, slot_size };
         let layout = layout_for(&cfg).unwrap();
         let geometry = Geometry::new(4096, 4, layout.capacity()).unwrap();
         let mut flash = SimFlash::new(geometry);
-        provision(&mut flash, &layout, ProfileKind::Nrf9160Slm).unwrap();
+        provision(&mut flash, &layout, profile).unwrap();
         let mut settings = Settings::open(&mut flash, layout.settings).unwrap();
         for k in keys {
             trust::store(&mut settings, &mut flash, k).unwrap();
@@ -62,7 +79,7 @@ impl Dev {
             retry_delay: Duration::from_millis(20),
             ..atfota_net::Options::default()
         };
-        let mut dev = Self { modem: None, layout, net, config, queued: VecDeque::new() };
+        let mut dev = Self { modem: None, layout, net, config, profile, conditions, queued: VecDeque::new() };
         let out = dev.boot(flash);
         (dev, out)
     }
@@ -107,7 +124,7 @@ impl Dev {
     /// Powers on a flash taken with [`Dev::power_off`].
     pub fn boot(&mut self, mut flash: SimFlash) -> String {
         flash.restore_power();
-        let mut m = Modem::power_on(flash, self.layout, ProfileKind::Nrf9160Slm, self.config).unwrap();
+        let mut m = Modem::power_on_with(flash, self.layout, self.profile, self.config, self.conditions).unwrap();
         let out = take(&mut m);
         self.modem = Some(m);
         out
@@ -138,14 +155,14 @@ impl Dev {
                     atfota_net::Event::Started(info) => {
                         delivered = info.offset;
                         total = info.total;
-                        modem.handle_started(id, info);
+                        modem.handle_started(id, info).unwrap();
                     }
                     atfota_net::Event::Data(d) => {
                         if let Step::PowerCut = hook(modem, delivered, total) {
                             cut = true;
                             return ControlFlow::Break(());
                         }
-                        modem.handle_data(id, d);
+                        modem.handle_data(id, d).unwrap();
                         delivered += d.len() as u64;
                     }
                     _ => {}
@@ -167,7 +184,7 @@ impl Dev {
                 return out;
             }
             if !aborted {
-                modem.handle_finished(id, result);
+                modem.handle_finished(id, result).unwrap();
             }
             out.push_str(&take(modem));
         }

@@ -5,12 +5,13 @@
 //! framing (`\r\n`): the AT layer does that. Dispatch is an enum rather
 //! than a trait object so the engine can stay generic over its flash.
 
+mod nl668;
 mod slm;
 
 use std::fmt;
 use std::str::FromStr;
 
-use atfota_at::{CmeError, Command, Response};
+use atfota_at::{CmeError, CmeeMode, Command, Response};
 use atfota_storage::NorFlash;
 
 use crate::engine::{CommandError, Engine};
@@ -25,6 +26,8 @@ pub const KEY_MODEM_VERSION: &str = "modem.version";
 pub enum ProfileKind {
     /// Nordic nRF9160 Serial LTE Modem: `AT#XFOTA`.
     Nrf9160Slm,
+    /// Fibocom NL668: `AT+GTOTA` over HTTP or FTP.
+    Nl668,
 }
 
 impl ProfileKind {
@@ -32,6 +35,7 @@ impl ProfileKind {
     pub fn name(&self) -> &'static str {
         match self {
             Self::Nrf9160Slm => "nrf9160-slm",
+            Self::Nl668 => "nl668",
         }
     }
 
@@ -39,6 +43,7 @@ impl ProfileKind {
     pub fn factory_modem_version(&self) -> &'static str {
         match self {
             Self::Nrf9160Slm => "mfw_nrf9160_1.3.5",
+            Self::Nl668 => "19906.1000.00.01.02.07",
         }
     }
 }
@@ -54,7 +59,8 @@ impl FromStr for ProfileKind {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "nrf9160-slm" => Ok(Self::Nrf9160Slm),
-            other => Err(format!("unknown profile {other:?}; known: nrf9160-slm")),
+            "nl668" => Ok(Self::Nl668),
+            other => Err(format!("unknown profile {other:?}; known: nrf9160-slm, nl668")),
         }
     }
 }
@@ -74,19 +80,29 @@ pub struct Ctx<'a, F: NorFlash> {
     pub system: &'a mut SystemRequest,
 }
 
+/// Emulated conditions a profile reacts to, set when the device starts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Conditions {
+    /// An incoming call rings when a download reaches this percentage.
+    pub incoming_call_at: Option<u8>,
+}
+
 /// A device profile.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Profile {
     /// Nordic Serial LTE Modem.
     Slm(slm::Slm),
+    /// Fibocom NL668.
+    Nl668(nl668::Nl668),
 }
 
 impl Profile {
-    /// The profile of `kind`.
-    pub fn new(kind: ProfileKind) -> Self {
+    /// The profile of `kind` under emulated `conditions`.
+    pub fn new(kind: ProfileKind, conditions: Conditions) -> Self {
         match kind {
             ProfileKind::Nrf9160Slm => Self::Slm(slm::Slm),
+            ProfileKind::Nl668 => Self::Nl668(nl668::Nl668::new(conditions)),
         }
     }
 
@@ -94,6 +110,7 @@ impl Profile {
     pub fn kind(&self) -> ProfileKind {
         match self {
             Self::Slm(_) => ProfileKind::Nrf9160Slm,
+            Self::Nl668(_) => ProfileKind::Nl668,
         }
     }
 
@@ -101,14 +118,24 @@ impl Profile {
     pub fn banner(&self) -> &'static str {
         match self {
             Self::Slm(_) => "Ready",
+            Self::Nl668(_) => nl668::BANNER,
         }
     }
 
     /// Whether the device echoes input after boot (V.250 `E`).
     pub fn default_echo(&self) -> bool {
         match self {
-            // Nordic's SLM does not echo.
+            // Nordic's SLM does not echo; Fibocom's modules do.
             Self::Slm(_) => false,
+            Self::Nl668(_) => true,
+        }
+    }
+
+    /// The `AT+CMEE` mode after boot.
+    pub fn default_cmee(&self) -> CmeeMode {
+        match self {
+            Self::Slm(_) => CmeeMode::Disabled,
+            Self::Nl668(_) => CmeeMode::Numeric,
         }
     }
 
@@ -116,13 +143,16 @@ impl Profile {
     pub fn execute<F: NorFlash>(&mut self, cmd: &Command, ctx: &mut Ctx<'_, F>) -> Response {
         match self {
             Self::Slm(p) => p.execute(cmd, ctx),
+            Self::Nl668(p) => p.execute(cmd, ctx),
         }
     }
 
-    /// URC lines (without framing) announcing `event`.
-    pub fn urcs(&mut self, event: &Event) -> Vec<String> {
+    /// Reacts to an engine event: the URC lines (without framing) that
+    /// announce it, and any request to the device (a reboot to install).
+    pub fn on_event<F: NorFlash>(&mut self, event: &Event, ctx: &mut Ctx<'_, F>) -> Vec<String> {
         match self {
             Self::Slm(p) => p.urcs(event),
+            Self::Nl668(p) => p.on_event(event, ctx),
         }
     }
 }

@@ -26,7 +26,14 @@ pub struct Slm;
 impl Slm {
     /// Executes one command.
     pub fn execute<F: NorFlash>(&mut self, cmd: &Command, ctx: &mut Ctx<'_, F>) -> Response {
-        let modem = ctx.engine.settings().get_str(KEY_MODEM_VERSION).unwrap_or("unknown").to_string();
+        // The modem firmware is not in the settings store on a real module: an
+        // emptied store falls back to what the factory installed.
+        let modem = ctx
+            .engine
+            .settings()
+            .get_str(KEY_MODEM_VERSION)
+            .unwrap_or(super::ProfileKind::Nrf9160Slm.factory_modem_version())
+            .to_string();
         match (cmd.name.as_str(), &cmd.op) {
             ("I", Op::Action) => Response::ok().with_line(MANUFACTURER).with_line(MODEL).with_line(modem),
             ("+CGMI", Op::Action) => Response::ok().with_line(MANUFACTURER),
@@ -50,7 +57,7 @@ impl Slm {
     /// URC lines for an engine event.
     pub fn urcs(&mut self, event: &Event) -> Vec<String> {
         let line = match event {
-            Event::DownloadStarted { .. } => return Vec::new(),
+            Event::DownloadStarted { .. } | Event::TransferComplete => return Vec::new(),
             Event::Progress(p) => format!("#XFOTA: 1,0,{p}"),
             Event::Downloaded => "#XFOTA: 4,0".to_string(),
             Event::DownloadFailed(f) => format!("#XFOTA: 1,1,{}", code(f)),
@@ -129,10 +136,11 @@ impl Slm {
     }
 }
 
-/// Nordic's `<fota_info>` error code for a failure.
+/// Nordic's `<fota_info>` error code for a failure: 1 download failed,
+/// 2 image rejected, 3 image mismatch.
 fn code(f: &Failure) -> u32 {
     match f.kind {
-        FailKind::Rejected => 2,
+        FailKind::Invalid | FailKind::Untrusted | FailKind::Install => 2,
         FailKind::Mismatch => 3,
         _ => 1,
     }
@@ -149,13 +157,15 @@ mod tests {
         let cases = [
             (Event::Progress(42), vec!["#XFOTA: 1,0,42"]),
             (Event::Downloaded, vec!["#XFOTA: 4,0"]),
-            (Event::DownloadFailed(fail(FailKind::Download)), vec!["#XFOTA: 1,1,1"]),
-            (Event::DownloadFailed(fail(FailKind::Rejected)), vec!["#XFOTA: 1,1,2"]),
+            (Event::DownloadFailed(fail(FailKind::Network)), vec!["#XFOTA: 1,1,1"]),
+            (Event::DownloadFailed(fail(FailKind::NotFound)), vec!["#XFOTA: 1,1,1"]),
+            (Event::DownloadFailed(fail(FailKind::Invalid)), vec!["#XFOTA: 1,1,2"]),
+            (Event::DownloadFailed(fail(FailKind::Untrusted)), vec!["#XFOTA: 1,1,2"]),
             (Event::DownloadFailed(fail(FailKind::Mismatch)), vec!["#XFOTA: 1,1,3"]),
             (Event::Cancelled, vec!["#XFOTA: 1,2,0"]),
             (Event::Result(UpgradeResult::Complete), vec!["#XFOTA: 5,0"]),
             (Event::Result(UpgradeResult::Reverted), vec!["#XFOTA: 5,3"]),
-            (Event::Result(UpgradeResult::Failed(fail(FailKind::Rejected))), vec!["#XFOTA: 5,1,2"]),
+            (Event::Result(UpgradeResult::Failed(fail(FailKind::Install))), vec!["#XFOTA: 5,1,2"]),
             (Event::DownloadStarted { offset: 0, total: 1 }, vec![]),
         ];
         for (ev, want) in cases {

@@ -1,0 +1,97 @@
+//! Bad stored data never bricks the device: garbage where a pending image
+//! should be, a corrupted running image, a lost boot state, a corrupted
+//! settings store. The device boots what validates, answers AT, and says
+//! what failed (`#XFOTA: 5,1,<err>` where an update was pending).
+
+mod common;
+
+use atfota_storage::{NorFlash, Partition, SimFlash};
+use common::{Dev, app_image, serve, version};
+
+/// Overwrites `len` bytes at `off` of a partition with `byte` (erase, then write).
+fn scribble(f: &mut SimFlash, part: &Partition, off: u32, byte: u8) {
+    let sector = f.geometry().sector_size;
+    part.erase(f, off, sector).unwrap();
+    part.write(f, off, &vec![byte; sector as usize]).unwrap();
+}
+
+fn downloaded(dev: &mut Dev, url: &str) {
+    let out = dev.send(&format!("AT#XFOTA=1,\"{url}\""));
+    assert!(out.ends_with("\r\n#XFOTA: 4,0\r\n"), "{out:?}");
+}
+
+#[test]
+fn garbage_in_place_of_a_pending_image_is_reported_after_reset() {
+    let image = app_image("2.0.0", 300 * 1024, 31);
+    let (_d, peer) = serve(&[("app.bin", &image)]);
+    let (mut dev, _) = Dev::new();
+    downloaded(&mut dev, &peer.url("app.bin"));
+    let mut f = dev.power_off();
+    let layout = dev.layout;
+    scribble(&mut f, &layout.secondary, 8192, 0x00);
+    assert_eq!(dev.boot(f), "\r\nReady\r\n\r\n#XFOTA: 5,1,2\r\n", "the bootloader refuses it at power-on");
+    assert_eq!(version(&mut dev), "1.0.0");
+    assert_eq!(dev.send("AT#XRESET"), "\r\nOK\r\n\r\nReady\r\n", "reported once");
+}
+
+#[test]
+fn a_lost_boot_state_after_4_0_is_reported_not_ignored() {
+    let image = app_image("2.0.0", 300 * 1024, 32);
+    let (_d, peer) = serve(&[("app.bin", &image)]);
+    let (mut dev, _) = Dev::new();
+    downloaded(&mut dev, &peer.url("app.bin"));
+    let mut f = dev.power_off();
+    let layout = dev.layout;
+    layout.boot_state.erase_all(&mut f).unwrap();
+    assert_eq!(dev.boot(f), "\r\nReady\r\n\r\n#XFOTA: 5,1,2\r\n");
+    assert_eq!(version(&mut dev), "1.0.0");
+}
+
+#[test]
+fn a_corrupted_running_image_is_replaced_by_the_previous_one() {
+    let image = app_image("2.0.0", 300 * 1024, 33);
+    let (_d, peer) = serve(&[("app.bin", &image)]);
+    let (mut dev, _) = Dev::new();
+    downloaded(&mut dev, &peer.url("app.bin"));
+    assert_eq!(dev.send("AT#XRESET"), "\r\nOK\r\n\r\nReady\r\n\r\n#XFOTA: 5,0\r\n");
+    assert_eq!(version(&mut dev), "2.0.0");
+    let mut f = dev.power_off();
+    let layout = dev.layout;
+    scribble(&mut f, &layout.primary, 4096, 0x11);
+    assert_eq!(dev.boot(f), "\r\nReady\r\n", "boots, with the image that validates");
+    assert_eq!(version(&mut dev), "1.0.0", "the previous image, kept in the secondary slot, is back");
+    assert_eq!(dev.send("AT"), "\r\nOK\r\n");
+}
+
+#[test]
+fn no_valid_image_anywhere_still_answers_at() {
+    let (mut dev, _) = Dev::new();
+    let mut f = dev.power_off();
+    let layout = dev.layout;
+    scribble(&mut f, &layout.primary, 0, 0x22);
+    assert_eq!(dev.boot(f), "\r\nReady\r\n");
+    assert_eq!(version(&mut dev), "unknown");
+    assert_eq!(dev.send("AT+CGMR"), "\r\nmfw_nrf9160_1.3.5\r\n\r\nOK\r\n");
+    // It can still be updated.
+    let image = app_image("3.0.0", 100 * 1024, 34);
+    let (_d, peer) = serve(&[("app.bin", &image)]);
+    downloaded(&mut dev, &peer.url("app.bin"));
+    assert_eq!(dev.send("AT#XRESET"), "\r\nOK\r\n\r\nReady\r\n\r\n#XFOTA: 5,0\r\n");
+    assert_eq!(version(&mut dev), "3.0.0");
+}
+
+#[test]
+fn garbage_in_the_boot_state_and_settings_boots_the_primary() {
+    let (mut dev, _) = Dev::new();
+    let mut f = dev.power_off();
+    let layout = dev.layout;
+    for part in [layout.boot_state, layout.settings] {
+        let mut rng = fastrand::Rng::with_seed(u64::from(part.offset));
+        part.erase_all(&mut f).unwrap();
+        let junk: Vec<u8> = (0..part.size).map(|_| rng.u8(..)).collect();
+        part.write(&mut f, 0, &junk).unwrap();
+    }
+    assert_eq!(dev.boot(f), "\r\nReady\r\n");
+    assert_eq!(version(&mut dev), "1.0.0");
+    assert_eq!(dev.send("AT#XRESET"), "\r\nOK\r\n\r\nReady\r\n");
+}
