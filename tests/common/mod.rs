@@ -29,8 +29,22 @@ pub struct Modem {
 impl Modem {
     /// Starts `atfota modem --data DIR --listen stdio EXTRA...` and waits for `Ready`.
     pub fn start(data: &Path, extra: &[&str]) -> Self {
+        Self::start_with(data, extra, slm_urc, "Ready", "info")
+    }
+
+    /// Starts an NL668 (`--profile nl668`), waits for `RDY` and turns echo off.
+    pub fn start_nl668(data: &Path, extra: &[&str], log_level: &str) -> Self {
+        let mut args = vec!["--profile", "nl668"];
+        args.extend_from_slice(extra);
+        let mut m = Self::start_with(data, &args, atfota_host::update::nl668_urc, "RDY", log_level);
+        m.ok("ATE0");
+        m
+    }
+
+    fn start_with(data: &Path, extra: &[&str], urc: atfota_host::UrcFilter, banner: &str, log_level: &str) -> Self {
         let log = data.with_extension("log");
         let mut child = Command::new(exe())
+            .env("RUST_LOG", log_level)
             .args(["modem", "--listen", "stdio", "--recv-timeout", "2", "--data"])
             .arg(data)
             .args(extra)
@@ -39,9 +53,9 @@ impl Modem {
             .stderr(std::fs::OpenOptions::new().create(true).append(true).open(&log).unwrap())
             .spawn()
             .unwrap();
-        let session = Session::new(child.stdout.take().unwrap(), child.stdin.take().unwrap(), slm_urc);
+        let session = Session::new(child.stdout.take().unwrap(), child.stdin.take().unwrap(), urc);
         let mut m = Self { child, session, stderr: log };
-        m.urc("Ready");
+        m.urc(banner);
         m
     }
 

@@ -219,3 +219,51 @@ fn the_bad_input_table_gets_27007_codes_and_changes_nothing() {
     assert_eq!(dev.send("AT+GTOTA=2,\"http://h/p\""), "\r\nERROR\r\n");
     println!("{} bad inputs refused with their codes", rows.len() + 1);
 }
+
+/// A loopback FTP server (libunftp) over a fresh directory holding `files`.
+fn ftp(files: &[(&str, &[u8])]) -> (tempfile::TempDir, atfota_peers::FtpPeer) {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, data) in files {
+        let p = dir.path().join(name);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, data).unwrap();
+    }
+    let peer = atfota_peers::FtpPeer::serve_dir(dir.path(), "fota", "p,a\"ss").unwrap();
+    (dir, peer)
+}
+
+#[test]
+fn ftp_update_with_credentials_that_need_quoting() {
+    let image = app_image("1.6.0", 700 * KIB, 26);
+    let (_d, peer) = ftp(&[("fw/pkg.bin", &image)]);
+    let mut dev = quiet(Conditions::default());
+    let out = dev.send(&format!("AT+GTOTA=1,\"{}\",\"fw/pkg.bin\",\"fota\",\"p,a\\22ss\"", peer.host_port()));
+    let l = lines(&out);
+    assert_eq!(l[..2], ["OK", "GTOTA DOWNLOAD START"], "{out:?}");
+    assert_eq!(&l[l.len() - 3..], ["GTOTA DOWNLOAD COMPLETE", "RDY", "GTOTA UPGRADE SUCCESS"], "{out:?}");
+    dev.send("ATE0");
+    assert_eq!(cgmr(&mut dev), "+CGMR: \"NL668-EAU_V1.6.0\"");
+}
+
+#[test]
+fn ftp_failures_and_resume_with_rest() {
+    let image = app_image("1.7.0", 900 * KIB, 27);
+    let (_d, peer) = ftp(&[("pkg.bin", &image)]);
+    let server = format!("ftp://{}", peer.host_port());
+    let mut dev = quiet(Conditions::default());
+    let gtota = |file: &str, pass: &str| format!("AT+GTOTA=1,\"{server}\",\"{file}\",\"fota\",\"{pass}\"");
+    let out = dev.send(&gtota("pkg.bin", "wrong"));
+    assert_eq!(lines(&out).last(), Some(&"GTOTA DOWNLOAD FAILED: 4"), "{out:?}");
+    let out = dev.send(&gtota("missing.bin", "p,a\\22ss"));
+    assert_eq!(lines(&out).last(), Some(&"GTOTA DOWNLOAD FAILED: 3"), "{out:?}");
+    // A power cut half-way, then the same command resumes with REST.
+    let out = dev.send_with(&gtota("pkg.bin", "p,a\\22ss"), &mut |_, got, total| {
+        if got * 2 >= total { Step::PowerCut } else { Step::Continue }
+    });
+    assert!(out.ends_with("<POWER CUT>\r\nRDY\r\n"), "{out:?}");
+    dev.send("ATE0");
+    let out = dev.send(&gtota("pkg.bin", "p,a\\22ss"));
+    assert!(out.ends_with("\r\nGTOTA UPGRADE SUCCESS\r\n"), "{out:?}");
+    let last = peer.retrievals().last().unwrap().clone();
+    assert!(last.bytes < image.len() as u64 * 6 / 10, "only the rest was transferred: {last:?}");
+}

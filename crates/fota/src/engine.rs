@@ -718,8 +718,8 @@ fn flash_failure(e: FlashError) -> Failure {
 /// Classifies a transfer failure for the profiles' error codes.
 fn download_failure(e: &DownloadError) -> Failure {
     let kind = match e {
-        DownloadError::Status(404 | 410) => FailKind::NotFound,
-        DownloadError::Status(401 | 403) => FailKind::LoginRefused,
+        DownloadError::Status(404 | 410) | DownloadError::FileNotFound(_) => FailKind::NotFound,
+        DownloadError::Status(401 | 403) | DownloadError::LoginRefused => FailKind::LoginRefused,
         e if e.is_transient() => FailKind::Network,
         _ => FailKind::Server,
     };
