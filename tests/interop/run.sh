@@ -96,6 +96,19 @@ if chat -s -t 40 ABORT ERROR '' "AT#XFOTA=1,\"$base/imgtool.bin\"" OK '\c' '#XFO
   pass "an image from an untrusted key is refused with #XFOTA: 1,1,2"
 else fail "untrusted image not refused"; fi
 
+# The Fibocom profile over HTTP from nginx: AT+GTOTA=0, automatic reboot and install.
+"$bin" modem --profile nl668 --data "$d/dev3" --listen "pty:$d/modem3" 2>>"$d/modem.log" &
+pids+=($!)
+for _ in $(seq 100); do [ -e "$d/modem3" ] && break; sleep 0.05; done
+if chat -s -t 40 ABORT 'GTOTA DOWNLOAD FAILED' ABORT 'GTOTA UPGRADE FAILED' ABORT ERROR '' ATE0 OK \
+     "AT+GTOTA=0,\"$base/dev.bin\"" OK '\c' 'GTOTA DOWNLOAD COMPLETE' '\c' RDY '\c' \
+     'GTOTA UPGRADE SUCCESS' 'AT+CGMR' 'NL668-EAU_V2.0.0' <"$d/modem3" >"$d/modem3" 2>>"$d/chat.log"; then
+  pass "NL668 over HTTP from nginx: download, automatic reboot, +CGMR shows 2.0.0"
+else fail "NL668 update over HTTP (see chat.log / modem.log)"; fi
+
+echo
+if "$root/tests/interop/ftp.sh"; then pass "FTP suite (pyftpdlib, pure-ftpd)"; else fail "FTP suite"; fi
+
 echo
 if [ "$fails" -gt 0 ]; then
   echo "interop: $fails check(s) failed"; echo "--- modem.log"; tail -40 "$d/modem.log"; echo "--- chat.log"; tail -20 "$d/chat.log"

@@ -1,9 +1,10 @@
-//! [`DownloadError`]: every way a download can fail, which of them are worth a retry, and the
-//! translation of ureq's errors into them (by the phase they happened in: opening the request
-//! or reading the body).
+//! [`DownloadError`]: every way a download can fail (HTTP and FTP), which of them are worth a
+//! retry, and the translation of ureq's errors into them (by the phase they happened in:
+//! opening the request or reading the body).
 //!
-//! It must never put a URL in a message: messages are shown to users and logged, and URLs may
-//! carry credentials.
+//! It must never put a URL or a password in a message: messages are shown to users and logged,
+//! and URLs may carry credentials. FTP server texts reach messages only through the FTP
+//! control connection, which scrubs the password out of them first.
 
 use std::io;
 use std::time::Duration;
@@ -118,6 +119,37 @@ pub enum DownloadError {
     /// Any other failure of the HTTP client.
     #[error("the HTTP client failed ({0})")]
     Client(String),
+    /// An FTP source field the protocol cannot carry (empty, or with line breaks).
+    #[error("the FTP download cannot start: {0}")]
+    BadFtpSource(&'static str),
+    /// The FTP server refused the user name or password (530).
+    #[error("login refused: check user name and password")]
+    LoginRefused,
+    /// The FTP server has no such file (550 to RETR).
+    #[error("file not found on the FTP server ({0}); check the file name and its directory")]
+    FileNotFound(String),
+    /// The FTP server cannot tell the file's size (SIZE refused), which the download needs.
+    #[error(
+        "the server did not report the file size (the SIZE command was refused); the download \
+         needs it, so use a server that supports SIZE"
+    )]
+    NoFileSize,
+    /// The FTP server answered a command with a negative reply; 4xx ones are worth a retry.
+    #[error("the FTP server answered {command} with {code} {text}; check the server and the file")]
+    FtpRefused {
+        /// The command, e.g. `RETR` (never its argument).
+        command: &'static str,
+        /// The reply code.
+        code: u16,
+        /// The reply's text, shortened, with the password scrubbed out.
+        text: String,
+    },
+    /// The FTP server sent something that is not an FTP reply, or not the one expected.
+    #[error("the FTP server sent a malformed reply ({0})")]
+    FtpProtocol(String),
+    /// The FTP control connection closed before the download finished.
+    #[error("the FTP server closed the control connection unexpectedly; it may restart or limit sessions")]
+    ControlClosed,
 }
 
 impl DownloadError {
@@ -130,7 +162,8 @@ impl DownloadError {
                 | Self::IdleTimeout(_)
                 | Self::Truncated { .. }
                 | Self::Interrupted(_)
-        )
+                | Self::ControlClosed
+        ) || matches!(self, Self::FtpRefused { code: 400..=499, .. })
     }
 }
 
@@ -217,9 +250,25 @@ mod tests {
             DownloadError::TooManyRedirects(5),
             DownloadError::TooMuchData { expected: 1 },
             DownloadError::NoCaCertificates,
+            DownloadError::LoginRefused,
+            DownloadError::FileNotFound("No such file".into()),
+            DownloadError::NoFileSize,
+            DownloadError::FtpRefused { command: "RETR", code: 553, text: "no".into() },
+            DownloadError::FtpProtocol("garbage".into()),
+            DownloadError::BadFtpSource("empty path"),
         ] {
             assert!(!permanent.is_transient(), "{permanent}");
         }
+    }
+
+    #[test]
+    fn ftp_transient_classification() {
+        assert!(DownloadError::ControlClosed.is_transient());
+        for code in [421, 425, 426, 450, 451] {
+            let e = DownloadError::FtpRefused { command: "RETR", code, text: String::new() };
+            assert!(e.is_transient(), "{e}");
+        }
+        assert_eq!(DownloadError::LoginRefused.to_string(), "login refused: check user name and password");
     }
 
     #[test]

@@ -27,7 +27,8 @@ pub struct StartInfo {
     pub offset: u64,
     /// Size of the whole file.
     pub total: u64,
-    /// ETag (strong) or Last-Modified of the file, to keep for a later resume.
+    /// ETag (strong) or Last-Modified of the file (FTP: its MDTM time), to keep for a later
+    /// resume.
     pub validator: Option<String>,
 }
 

@@ -1,18 +1,21 @@
 //! Firmware download clients for the emulated modem: HTTP/1.1 and HTTPS (rustls, ring, only
-//! the caller's CA roots), streamed into a callback, resumable with `Range`/`If-Range`, with
-//! bounded retries, redirects, an idle timeout, cancellation and an emulated link speed.
+//! the caller's CA roots) and FTP (passive, with user and password), streamed into a callback,
+//! resumable with `Range`/`If-Range` or `REST`, with bounded retries, redirects, an idle
+//! timeout, cancellation and an emulated link speed.
 //!
 //! [`download`] runs on the caller's thread (the modem runs it on a download thread) and hands
 //! every chunk to the callback as it arrives, from one buffer reused for the whole download:
 //! the body is never buffered, so memory stays at one chunk plus ureq's 128 KiB input buffer
-//! whatever the image size. The engine persists how far it got; passing that back as
-//! [`Resume`] continues where the bytes stopped. The behaviour matches Nordic's download client
-//! (spec/nordic-xfota.md §2). This crate must never write files, hold the body in memory, or
-//! log credentials.
+//! (or a 4 KiB FTP reply buffer) whatever the image size. The engine persists how far it got;
+//! passing that back as [`Resume`] continues where the bytes stopped. The behaviour matches
+//! Nordic's download client (spec/nordic-xfota.md §2) and, for FTP, the Fibocom `AT+GTOTA=1`
+//! download (spec/fibocom-gtota.md). This crate must never write files, hold the body in
+//! memory, or log credentials.
 
 mod cancel;
 mod error;
 mod event;
+mod ftp;
 mod http;
 mod options;
 mod response;
@@ -24,6 +27,7 @@ use std::ops::ControlFlow;
 pub use cancel::CancelToken;
 pub use error::DownloadError;
 pub use event::{Event, Outcome, StartInfo};
+pub use ftp::{FtpSource, parse_ftp_server};
 pub use options::{Options, Resume};
 pub use source::{HttpSource, Source, UrlError, parse_http_url};
 
@@ -51,5 +55,6 @@ pub fn download_with_cancel(
 ) -> Result<Outcome, DownloadError> {
     match source {
         Source::Http(http) => http::download_http(http, resume, opts, cancel, on_event),
+        Source::Ftp(ftp) => ftp::download_ftp(ftp, resume, opts, cancel, on_event),
     }
 }

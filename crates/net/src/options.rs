@@ -61,9 +61,10 @@ impl Options {
 /// Where an interrupted download continues.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Resume {
-    /// Bytes of the file already stored; the request asks for `bytes=offset-`.
+    /// Bytes of the file already stored; the request asks for `bytes=offset-` (FTP: `REST`).
     pub offset: u64,
-    /// ETag (or Last-Modified) of the response those bytes came from, sent as `If-Range`.
+    /// ETag (or Last-Modified) of the response those bytes came from, sent as `If-Range`;
+    /// for FTP the MDTM time, compared with the server's before resuming.
     pub validator: Option<String>,
 }
 

@@ -1,6 +1,6 @@
 //! Where a download comes from: the [`Source`] and [`HttpSource`] types, the validation of
 //! http(s) URLs (the rules the nRF SLM applies to `AT#XFOTA` URLs), and a redacted form of a
-//! URL for logs.
+//! URL for logs. FTP sources live in `ftp::source`; [`UrlError`] covers both.
 //!
 //! It must never let a URL with credentials reach a log line: [`redacted`] is the only way URLs
 //! are printed by this crate.
@@ -9,12 +9,16 @@ use std::fmt;
 
 use url::Url;
 
+use crate::ftp::FtpSource;
+
 /// A place to download a firmware image from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Source {
     /// An `http://` or `https://` URL.
     Http(HttpSource),
+    /// A file on an FTP server, with the login to fetch it.
+    Ftp(FtpSource),
 }
 
 /// An HTTP or HTTPS file, with the CA certificates HTTPS trusts.
@@ -42,6 +46,18 @@ pub enum UrlError {
     /// The path is empty or just `/`, so no file is named.
     #[error("the URL names no file; add the image's path, e.g. http://host/app_update.bin")]
     MissingPath,
+    /// An FTP server address with a scheme other than `ftp://`.
+    #[error("the server address has the scheme {0:?}; an FTP server is host[:port] or ftp://host[:port]")]
+    NotFtp(String),
+    /// An FTP server address with a path after the host.
+    #[error(
+        "the FTP server address contains a path; give only host[:port] and pass the file name \
+         as its own parameter"
+    )]
+    FtpServerWithPath,
+    /// An FTP server address that is not `host[:port]`.
+    #[error("the FTP server address is not valid ({0}); write it as host, host:port or ftp://host:port")]
+    BadFtpServer(&'static str),
 }
 
 /// Parses and checks an http(s) URL: scheme http|https, a host, a path other than `/`.
