@@ -317,14 +317,14 @@ impl Bootloader {
         let mut primary_valid = true;
         let mut recovery = None;
         // A new image on trial is judged by its own self-test (and reverted if it fails).
-        if !matches!(state, SwapState::Testing { .. }) {
-            if let Err(reason) = validate(flash, &self.layout.primary) {
-                log::error!("the primary slot holds no valid image: {reason}");
-                let r = self.recover(flash, &slots, validate)?;
-                primary_valid = r != Recovery::NothingValid;
-                recovery = Some(r);
-                state = self.state(flash)?;
-            }
+        if !matches!(state, SwapState::Testing { .. })
+            && let Err(reason) = validate(flash, &self.layout.primary)
+        {
+            log::error!("the primary slot holds no valid image: {reason}");
+            let r = self.recover(flash, &slots, validate)?;
+            primary_valid = r != Recovery::NothingValid;
+            recovery = Some(r);
+            state = self.state(flash)?;
         }
         Ok(BootReport { action, state, primary_valid, recovery })
     }

@@ -38,6 +38,8 @@ pub struct Modem<F: NorFlash> {
     out: Vec<u8>,
     actions: VecDeque<Action>,
     boots: u64,
+    /// An upgrade result URC is in the output and not yet known written.
+    result_out: bool,
 }
 
 impl<F: NorFlash> Modem<F> {
@@ -72,6 +74,7 @@ impl<F: NorFlash> Modem<F> {
             out: Vec::new(),
             actions: VecDeque::new(),
             boots: 0,
+            result_out: false,
         };
         modem.boot(flash)?;
         Ok(modem)
@@ -104,9 +107,26 @@ impl<F: NorFlash> Modem<F> {
         Ok(())
     }
 
-    /// Bytes to send to the host (drained).
+    /// Bytes to send to the host (drained). Once they are written, call
+    /// [`Modem::output_written`].
     pub fn take_output(&mut self) -> Vec<u8> {
         std::mem::take(&mut self.out)
+    }
+
+    /// Whether output taken so far carries an upgrade result that is only
+    /// marked reported once [`Modem::output_written`] says it left.
+    pub fn awaiting_delivery(&self) -> bool {
+        self.result_out
+    }
+
+    /// Everything taken with [`Modem::take_output`] has been written to the
+    /// host: an upgrade result in it is now reported for good.
+    pub fn output_written(&mut self) {
+        if std::mem::take(&mut self.result_out)
+            && let Some(engine) = self.engine.as_mut()
+        {
+            engine.result_reported();
+        }
     }
 
     /// Next transfer to start or stop.
@@ -245,6 +265,7 @@ impl<F: NorFlash> Modem<F> {
         let Some(engine) = self.engine.as_mut() else { return false };
         let mut system = SystemRequest::default();
         while let Some(ev) = engine.poll_event() {
+            self.result_out |= matches!(ev, atfota_fota::Event::Result(_));
             let mut ctx = Ctx { engine: &mut *engine, system: &mut system };
             for urc in self.profile.on_event(&ev, &mut ctx) {
                 self.out.extend_from_slice(atfota_at::line(&urc).as_bytes());

@@ -81,14 +81,13 @@ pub fn run(dir: DataDir, opts: RunOptions) -> Result<(), RunError> {
         .map_err(|source| RunError::Listen { listen: opts.listen.clone(), source })?;
     let mut modem = Modem::power_on_with(dir.flash, dir.layout, dir.profile, opts.engine, opts.conditions)?;
     let mut transfers: HashMap<u64, Transfer> = HashMap::new();
-    transport.output.send(&modem.take_output());
+    deliver(&mut modem, &transport.output);
     let result = serve(&mut modem, &rx, &tx, &transport.output, &opts.net, &mut transfers);
     for t in transfers.values() {
         t.cancel.cancel();
     }
-    if let Some(engine) = modem.into_flash() {
-        drop(engine);
-    }
+    // The flash (and file) close when the modem drops; output still queued gets a bounded chance.
+    drop(modem);
     transport.output.flush(Duration::from_secs(2));
     result
 }
@@ -110,7 +109,7 @@ fn serve(
                 if let Some(engine) = modem.engine_mut() {
                     engine.shutdown();
                 }
-                output.send(&modem.take_output());
+                deliver(modem, output);
                 return Ok(());
             }
             Input::Started(id, info) => modem.handle_started(id, info)?,
@@ -142,12 +141,22 @@ fn serve(
                 other => log::warn!("unknown action {other:?}"),
             }
         }
-        let out = modem.take_output();
-        if !out.is_empty() {
-            output.send(&out);
-        }
+        deliver(modem, output);
     }
     Ok(())
+}
+
+/// Queues the modem's output; when it carries an upgrade result, waits
+/// (bounded) until it is written before the result counts as reported, so
+/// a power cut in between makes the next boot report it again.
+fn deliver<F: atfota_storage::NorFlash>(modem: &mut Modem<F>, output: &transport::Output) {
+    let out = modem.take_output();
+    if !out.is_empty() {
+        output.send(&out);
+    }
+    if modem.awaiting_delivery() && output.flush(Duration::from_secs(2)) {
+        modem.output_written();
+    }
 }
 
 /// The main loop's handle on a running transfer.

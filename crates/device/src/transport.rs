@@ -253,13 +253,17 @@ impl Output {
         cv.notify_all();
     }
 
-    /// Waits until everything queued has been written (bounded by `timeout`).
-    pub fn flush(&self, timeout: std::time::Duration) {
+    /// Waits until everything queued has been written (bounded by
+    /// `timeout`; no wait while no host is attached); true when it was.
+    pub fn flush(&self, timeout: std::time::Duration) -> bool {
         let (lock, cv) = &*self.shared;
-        let Ok(st) = lock.lock() else { return };
-        let _ = cv.wait_timeout_while(st, timeout, |st| {
+        let Ok(st) = lock.lock() else { return false };
+        let Ok((st, _)) = cv.wait_timeout_while(st, timeout, |st| {
             st.writing || (!st.queue.is_empty() && st.writer.is_some())
-        });
+        }) else {
+            return false;
+        };
+        st.queue.is_empty() && !st.writing
     }
 
     fn write_loop(&self) {

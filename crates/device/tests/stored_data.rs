@@ -95,3 +95,19 @@ fn garbage_in_the_boot_state_and_settings_boots_the_primary() {
     assert_eq!(version(&mut dev), "1.0.0");
     assert_eq!(dev.send("AT#XRESET"), "\r\nOK\r\n\r\nReady\r\n");
 }
+
+#[test]
+fn a_result_that_never_left_the_device_is_reported_again_after_a_power_cut() {
+    let image = app_image("2.0.0", 100 * 1024, 35);
+    let (_d, peer) = serve(&[("app.bin", &image)]);
+    let (mut dev, _) = Dev::new();
+    downloaded(&mut dev, &peer.url("app.bin"));
+    // Reset, and take the output as the IO shell would — but the power is cut
+    // before it is written (no `output_written`).
+    let m = dev.modem();
+    m.handle_input(b"AT#XRESET\r").unwrap();
+    let lost = String::from_utf8(m.take_output()).unwrap();
+    assert!(lost.ends_with("\r\n#XFOTA: 5,0\r\n"), "{lost:?}");
+    assert_eq!(dev.power_cycle(), "\r\nReady\r\n\r\n#XFOTA: 5,0\r\n", "reported again, not lost");
+    assert_eq!(dev.power_cycle(), "\r\nReady\r\n", "and once delivered, never again");
+}

@@ -388,16 +388,20 @@ impl<F: NorFlash> Engine<F> {
         }
     }
 
-    /// Next event for the host, oldest first. Polling a result marks it
-    /// reported: it will not be sent again after the next boot.
+    /// Next event for the host, oldest first.
     pub fn poll_event(&mut self) -> Option<Event> {
-        let ev = self.events.pop_front()?;
-        if matches!(ev, Event::Result(_))
+        self.events.pop_front()
+    }
+
+    /// The host has been sent the upgrade result (its URC is written out):
+    /// it will not be reported again. Until this is called, a power cut
+    /// makes the next boot report it again (at least once, never lost).
+    pub fn result_reported(&mut self) {
+        if self.settings.get(KEY_PENDING).is_some()
             && let Err(e) = self.settings.remove(&mut self.flash, KEY_PENDING)
         {
             log::error!("could not mark the upgrade result as reported: {e}");
         }
-        Some(ev)
     }
 
     /// Next action for the IO shell.

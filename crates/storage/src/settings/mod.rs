@@ -71,7 +71,8 @@
 //! Until that header is complete the old bank stays current and untouched;
 //! once it is, the new bank wins. Either way each key reads its value from
 //! before or after the interrupted call, and a batch survives whole or not at
-//! all.
+//! all. A bank at the last sequence number (only a foreign header can have
+//! one) has no successor: compacting it fails and changes nothing.
 
 mod format;
 mod scan;
@@ -134,6 +135,14 @@ pub enum SettingsError {
         key: String,
         /// Its length.
         len: usize,
+    },
+    /// The current bank has the last sequence number, so no bank can succeed it.
+    #[error(
+        "settings partition {name} has used up its sequence numbers (its header was not written by this store): erase the settings partition to start it again"
+    )]
+    SequenceExhausted {
+        /// Partition name.
+        name: &'static str,
     },
     /// The values would no longer fit in one bank.
     #[error(
@@ -352,8 +361,14 @@ impl Settings {
                 capacity: u64::from(self.banks.bank_size),
             });
         }
-        // find_current refuses u64::MAX, so seq + 1 cannot overflow.
+        // find_current refuses u64::MAX, so seq + 1 cannot overflow; but a bank numbered
+        // u64::MAX would be refused too, so the last valid number has no successor.
         let (index, seq) = match self.current {
+            Some(current) if current.seq + 1 == u64::MAX => {
+                return Err(SettingsError::SequenceExhausted {
+                    name: self.banks.part.name,
+                });
+            }
             Some(current) => (1 - current.index, current.seq + 1),
             None => (0, 1),
         };

@@ -433,6 +433,53 @@ fn a_valid_header_over_random_records_never_panics() {
     }
 }
 
+/// Found by the `settings_open` fuzz target: a bank at the last valid sequence number
+/// (only a foreign or forged header has one) was "compacted" into a bank numbered
+/// `u64::MAX`, which no reader accepts, so the change was lost at the next open.
+#[test]
+fn a_bank_at_the_last_sequence_number_refuses_to_compact() {
+    let (flash, part) = small();
+    let last = u64::MAX - 1;
+    let mut bytes = vec![0xff; 0x4000];
+    let header = format::BankHeader {
+        seq: last,
+        bank_size: 0x1000,
+        write_size: 4,
+    }
+    .emit();
+    bytes[0x1000..0x1000 + header.len()].copy_from_slice(&header);
+    let record = format::emit_record(last, "a", Some(b"1"), true, 4);
+    bytes[0x1000 + 0x1c..0x1000 + 0x1c + record.len()].copy_from_slice(&record);
+    let mut flash = SimFlash::from_image(flash.geometry(), bytes).unwrap();
+    let mut store = Settings::open(&mut flash, part).unwrap();
+    assert_eq!(store.get("a"), Some(&b"1"[..]));
+
+    // The first big value is appended; the second no longer fits after it and needs the
+    // other bank, hence a sequence number after the last.
+    store.set(&mut flash, "b", &[2; 3000]).unwrap();
+    let ops = flash.ops();
+    let err = store.set(&mut flash, "b", &[3; 3000]).unwrap_err();
+    assert!(
+        matches!(err, SettingsError::SequenceExhausted { .. }),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("erase the settings partition"),
+        "{err}"
+    );
+    assert_eq!(flash.ops(), ops, "nothing was erased or written");
+    assert_eq!(
+        contents(&store),
+        contents(&Settings::open(&mut flash, part).unwrap())
+    );
+
+    // Appending needs no new sequence number: small changes still work and last.
+    store.set(&mut flash, "c", b"3").unwrap();
+    let reopened = Settings::open(&mut flash, part).unwrap();
+    assert_eq!(contents(&reopened), contents(&store));
+    assert_eq!(reopened.get("c"), Some(&b"3"[..]));
+}
+
 #[test]
 fn a_half_written_partition_keeps_what_was_committed() {
     let (mut flash, part) = small();
