@@ -501,9 +501,11 @@ impl Run {
         Ok(prediction)
     }
 
-    /// A result owed to the host but no longer pending on flash, and never seen by the host, was
-    /// lost: the kill fell between the settings write that marks it reported and the bytes
-    /// leaving the process. Counted, not failed: reporting is at most once (see the report).
+    /// A result owed to the host, no longer pending on flash, and not read by this test before
+    /// the kill. The device clears `fota.pending` only after the URC is written to its stdout
+    /// (at-least-once reporting), so such a URC did reach the pipe; the test may simply have
+    /// killed the process before reading it. Counted, not failed; before the fix that made
+    /// reporting at-least-once this count caught real losses (see docs/RELIABILITY.md).
     fn account_result(&mut self, pending: bool) {
         if self.awaiting_result && !pending {
             self.stats.results_lost += 1;
