@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# Download benchmark: one nginx on 127.0.0.1 serves a signed 256 MiB MCUboot
-# image; in one run we measure, alternating, `curl -o FILE` and a full
-# `AT#XFOTA=1` download on an emulated modem up to `#XFOTA: 4,0` (signature
-# verified, swap scheduled), plus the same download of a 1 MiB image (for the
-# RSS comparison) and `sha256sum` of the big image (the cost of hashing alone).
+# Download benchmark: one nginx and one pyftpdlib on 127.0.0.1 serve the same
+# signed 256 MiB MCUboot image; in one run we measure, alternating,
+#  HTTP: `curl -o FILE` and a full `AT#XFOTA=1` download on an emulated nRF9160
+#        SLM up to `#XFOTA: 4,0` (signature verified, swap scheduled), plus the
+#        same download of a 1 MiB image (for the RSS comparison);
+#  FTP:  `curl ftp://... -o FILE` and `AT+GTOTA=1,...` on an emulated Fibocom
+#        NL668 up to `GTOTA DOWNLOAD COMPLETE` (it then verifies, reboots and
+#        installs by itself: waited for, timed apart, and in its peak RSS);
+# and `sha256sum` of the big image (the cost of hashing alone).
 #
 # Usage: bench/download.sh [--runs N] [--size-mib M] [--small-mib M] [--out FILE]
 #   --runs N       measured runs of each kind (default 5)
@@ -13,14 +17,15 @@
 # Environment: ATFOTA_BIN (default: target/release/atfota, built if missing),
 # BENCH_TMP (parent of the scratch directory, default $TMPDIR or /tmp).
 #
-# It installs what it lacks (nginx, curl, GNU time, openssl via apt-get, as CI
-# would), keeps everything in one scratch directory, and on exit stops the
-# nginx it started (by PID) and deletes the scratch directory. Wall times: curl and
-# sha256sum from spawn to exit; atfota from sending the command to the
-# `#XFOTA: 4,0` URC (the device is created and booted before, untimed). Peak
-# RSS: GNU time's "Maximum resident set size" of the whole process (for the
-# modem: including its boot). Dirty pages are flushed (sync) before each
-# timed region so that one tool's write-back is not billed to another.
+# It installs what it lacks (nginx, curl, GNU time, openssl via apt-get,
+# pyftpdlib via pip, as CI would), keeps everything in one scratch directory,
+# and on exit stops the servers it started (by PID) and deletes the scratch
+# directory. Wall times: curl and sha256sum from spawn to exit; atfota from
+# sending the command to `#XFOTA: 4,0` or `GTOTA DOWNLOAD COMPLETE` (the device
+# is created and booted before, untimed). Peak RSS: GNU time's "Maximum
+# resident set size" of the whole process (for the modem: including its boot).
+# Dirty pages are flushed (sync) before each timed region so that one tool's
+# write-back is not billed to another.
 set -euo pipefail
 
 runs=5
@@ -33,7 +38,7 @@ while (($#)); do
         --size-mib) size_mib="${2:?--size-mib needs a value}"; shift 2 ;;
         --small-mib) small_mib="${2:?--small-mib needs a value}"; shift 2 ;;
         --out) out_file="${2:?--out needs a value}"; shift 2 ;;
-        -h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "download.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -45,6 +50,11 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/.." && pwd)"
 bin="${ATFOTA_BIN:-$root/target/release/atfota}"
 measure=(python3 "$here/measure.py")
+# pyftpdlib as tests/interop/install.sh pins it.
+pyftpdlib_req="pyftpdlib==2.2.0"
+# FTP account of the benchmark's own server: no shell- or URL-special characters.
+ftp_user="bench"
+ftp_pass="BenchPass2026"
 
 log() { printf '[bench] %s\n' "$*" >&2; }
 
@@ -65,6 +75,10 @@ ensure_tools() {
         "${sudo[@]}" apt-get update -qq
         DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
     fi
+    if ! python3 -c 'import pyftpdlib' 2>/dev/null; then
+        log "installing $pyftpdlib_req with pip"
+        python3 -m pip install --quiet --disable-pip-version-check "$pyftpdlib_req"
+    fi
     if [[ -n "${ATFOTA_BIN:-}" && ! -x "$bin" ]]; then
         echo "download.sh: ATFOTA_BIN=$bin is not an executable file" >&2
         exit 1
@@ -81,16 +95,20 @@ nginx_bin() { command -v nginx || echo /usr/sbin/nginx; }
 
 work=""
 nginx_pid=""
+ftp_pid=""
 cleanup() {
     local status=$?
     if ((status != 0 && status != 130 && status != 143)) && [[ -n "$work" && -s "$work/modem.log" ]]; then
         echo "download.sh: failed; the last lines of the modem's log:" >&2
         tail -n 20 "$work/modem.log" >&2
     fi
-    if [[ -n "$nginx_pid" ]] && kill -0 "$nginx_pid" 2>/dev/null; then
-        kill "$nginx_pid" 2>/dev/null || true
-        wait "$nginx_pid" 2>/dev/null || true
-    fi
+    local pid
+    for pid in "$nginx_pid" "$ftp_pid"; do
+        if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
+            kill "$pid" 2>/dev/null || true
+            wait "$pid" 2>/dev/null || true
+        fi
+    done
     if [[ -n "$work" ]]; then
         rm -rf -- "$work"
     fi
@@ -151,6 +169,27 @@ EOF
     exit 1
 }
 
+start_ftp() {
+    ftp_port="$(free_port)"
+    # Ten passive ports in 30000-39999, likely free (pyftpdlib skips busy ones).
+    local lo=$((30000 + (RANDOM % 1000) * 10))
+    python3 -m pyftpdlib -i 127.0.0.1 -p "$ftp_port" -u "$ftp_user" -P "$ftp_pass" \
+        -d "$work/www" -r "$lo-$((lo + 9))" 2>>"$work/ftp.log" &
+    ftp_pid=$!
+    for _ in $(seq 50); do
+        if curl -fsS -o /dev/null "$(ftp_url small.bin)" 2>/dev/null; then
+            return 0
+        fi
+        kill -0 "$ftp_pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    echo "download.sh: pyftpdlib did not come up on 127.0.0.1:$ftp_port:" >&2
+    tail -n 20 "$work/ftp.log" >&2
+    exit 1
+}
+
+ftp_url() { printf 'ftp://%s:%s@127.0.0.1:%s/%s' "$ftp_user" "$ftp_pass" "$ftp_port" "$1"; }
+
 # ---------------------------------------------------------------- measurements
 
 machine_meta() {
@@ -162,9 +201,9 @@ machine_meta() {
         "kernel=$(uname -r)" \
         "load average (1/5/15 min)=$load_before before, $(cut -d' ' -f1-3 /proc/loadavg) after (other jobs share the CPUs)" \
         "scratch filesystem=$(df -T "$work" | awk 'NR == 2 {print $2}') ($work)" \
-        "tools=$("$(nginx_bin)" -v 2>&1 | sed 's/^nginx version: //'), $(curl --version | head -1 | cut -d' ' -f1-2), $("$bin" --version)" \
+        "tools=$("$(nginx_bin)" -v 2>&1 | sed 's/^nginx version: //'), pyftpdlib $(python3 -c 'import importlib.metadata as m; print(m.version("pyftpdlib"))' 2>/dev/null || echo '?') on Python $(python3 -c 'import platform; print(platform.python_version())'), $(curl --version | head -1 | cut -d' ' -f1-2), $("$bin" --version) (binary built $(date -u -r "$bin" '+%Y-%m-%d %H:%M UTC'))" \
         "image=$(stat -c %s "$work/www/big.bin") bytes ($size_mib MiB payload signed), small image $(stat -c %s "$work/www/small.bin") bytes" \
-        "slot size=$slot_size (same device geometry for both image sizes)"
+        "slot size=$slot_size (same device geometry for both image sizes and both profiles)"
 }
 
 run_all() {
@@ -174,11 +213,17 @@ run_all() {
     results="$work/results.jsonl"
     : >"$results"
 
-    # Warm-up (not recorded): nginx's file into the page cache, both paths once.
+    # Warm-up (not recorded): the file into the page cache (both servers
+    # read the same one), every path once.
     curl -fsS -o /dev/null "http://127.0.0.1:$port/big.bin"
+    curl -fsS -o /dev/null "$(ftp_url big.bin)"
     "${measure[@]}" xfota --label warm-up --bytes "$small_bytes" --out "$work/warmup.jsonl" \
         --bin "$bin" --data "$work/dev-warm" --slot-size "$slot_size" \
         --url "http://127.0.0.1:$port/small.bin" --log "$work/modem.log" 2>/dev/null
+    rm -rf "$work/dev-warm"
+    "${measure[@]}" gtota --label warm-up --bytes "$small_bytes" --out "$work/warmup.jsonl" \
+        --bin "$bin" --data "$work/dev-warm" --slot-size "$slot_size" --server "127.0.0.1:$ftp_port" \
+        --file small.bin --user "$ftp_user" --password "$ftp_pass" --log "$work/modem.log" 2>/dev/null
     rm -rf "$work/dev-warm"
 
     for ((i = 1; i <= runs; i++)); do
@@ -205,6 +250,15 @@ run_all() {
         # shellcheck disable=SC2016 # $1 is expanded by the inner sh, on purpose.
         "${measure[@]}" exec --label "sha256sum" --bytes "$big_bytes" --out "$results" -- \
             sh -c 'exec sha256sum "$1" >/dev/null' sh "$work/www/big.bin"
+
+        "${measure[@]}" exec --label "curl ftp:// -o FILE" --bytes "$big_bytes" --out "$results" -- \
+            curl -fsS -o "$work/curl.out" "$(ftp_url big.bin)"
+        rm -f "$work/curl.out"
+
+        "${measure[@]}" gtota --label "atfota AT+GTOTA=1" --bytes "$big_bytes" --out "$results" \
+            --bin "$bin" --data "$work/dev" --slot-size "$slot_size" --server "127.0.0.1:$ftp_port" \
+            --file big.bin --user "$ftp_user" --password "$ftp_pass" --log "$work/modem.log"
+        rm -rf "${work:?}/dev"
     done
 }
 
@@ -215,6 +269,10 @@ main() {
     # to walk into the scratch directory.
     chmod 755 "$work"
     mkdir -p "$work/www"
+    # Runs use a copy: a rebuild of target/release during the run (other work
+    # shares this tree) must not mix two builds in one report.
+    cp -p "$bin" "$work/atfota"
+    bin="$work/atfota"
     # The slot must hold the image plus the MCUboot trailer: 4 MiB of room.
     slot_size="$((size_mib + 4))M"
 
@@ -222,7 +280,9 @@ main() {
     log "making and signing the ${size_mib} MiB and ${small_mib} MiB images"
     make_payloads
     start_nginx
-    log "nginx (pid $nginx_pid) serves http://127.0.0.1:$port/; $runs runs of each measurement"
+    start_ftp
+    log "nginx (pid $nginx_pid) serves http://127.0.0.1:$port/, pyftpdlib (pid $ftp_pid)" \
+        "ftp://127.0.0.1:$ftp_port/; $runs runs of each measurement"
     run_all
 
     local meta=() line

@@ -40,6 +40,8 @@ pub struct Modem<F: NorFlash> {
     boots: u64,
     /// An upgrade result URC is in the output and not yet known written.
     result_out: bool,
+    /// A reboot has begun; the boot waits for `finish_reboot`.
+    reboot_pending: bool,
 }
 
 impl<F: NorFlash> Modem<F> {
@@ -75,6 +77,7 @@ impl<F: NorFlash> Modem<F> {
             actions: VecDeque::new(),
             boots: 0,
             result_out: false,
+            reboot_pending: false,
         };
         modem.boot(flash)?;
         Ok(modem)
@@ -82,6 +85,7 @@ impl<F: NorFlash> Modem<F> {
 
     /// Feeds bytes received from the host.
     pub fn handle_input(&mut self, bytes: &[u8]) -> Result<(), ModemError> {
+        self.finish_reboot()?;
         for &b in bytes {
             if self.echo {
                 self.out.push(b);
@@ -101,10 +105,31 @@ impl<F: NorFlash> Modem<F> {
                 }
             };
             if reset {
-                self.reboot()?;
+                // The rest of the bytes arrive while the device reboots: lost, as on a UART.
+                self.begin_reboot();
+                break;
             }
         }
         Ok(())
+    }
+
+    /// Whether a reboot has begun and waits for [`Modem::finish_reboot`]:
+    /// the output taken before it (`OK`, `GTOTA DOWNLOAD COMPLETE`) should be
+    /// written to the host first, as a real module sends it before rebooting.
+    pub fn reboot_pending(&self) -> bool {
+        self.reboot_pending
+    }
+
+    /// Carries out a pending reboot: bootloader, banner, result URC. Does
+    /// nothing when none is pending. Every `handle_*` call does this first.
+    pub fn finish_reboot(&mut self) -> Result<(), ModemError> {
+        if !std::mem::take(&mut self.reboot_pending) {
+            return Ok(());
+        }
+        match self.engine.take() {
+            Some(engine) => self.boot(engine.into_flash()),
+            None => Ok(()),
+        }
     }
 
     /// Bytes to send to the host (drained). Once they are written, call
@@ -141,6 +166,7 @@ impl<F: NorFlash> Modem<F> {
 
     /// Downloader: transfer `id` got its response.
     pub fn handle_started(&mut self, id: u64, info: StartInfo) -> Result<(), ModemError> {
+        self.finish_reboot()?;
         if let Some(e) = self.engine.as_mut() {
             e.handle_started(id, info);
         }
@@ -149,6 +175,7 @@ impl<F: NorFlash> Modem<F> {
 
     /// Downloader: bytes of transfer `id`.
     pub fn handle_data(&mut self, id: u64, data: &[u8]) -> Result<(), ModemError> {
+        self.finish_reboot()?;
         if let Some(e) = self.engine.as_mut() {
             e.handle_data(id, data);
         }
@@ -157,6 +184,7 @@ impl<F: NorFlash> Modem<F> {
 
     /// Downloader: transfer `id` ended.
     pub fn handle_finished(&mut self, id: u64, result: Result<Outcome, DownloadError>) -> Result<(), ModemError> {
+        self.finish_reboot()?;
         if let Some(e) = self.engine.as_mut() {
             e.handle_finished(id, result);
         }
@@ -274,25 +302,27 @@ impl<F: NorFlash> Modem<F> {
         system.reset
     }
 
-    /// Drains events and carries out a reboot they asked for.
+    /// Drains events and begins a reboot they asked for.
     fn after_events(&mut self) -> Result<(), ModemError> {
         if self.drain_events() {
-            self.reboot()?;
+            self.begin_reboot();
         }
         Ok(())
     }
 
-    /// Reboots inside the process: what runs stops (a download keeps its
-    /// bytes), the bootloader runs, the banner follows.
-    fn reboot(&mut self) -> Result<(), ModemError> {
-        let Some(mut engine) = self.engine.take() else { return Ok(()) };
-        engine.shutdown();
-        while let Some(a) = engine.poll_action() {
-            self.actions.push_back(a);
+    /// Begins a reboot inside the process: what runs stops at once (a
+    /// download keeps its bytes); the bootloader runs in
+    /// [`Modem::finish_reboot`], after the output before it has left.
+    fn begin_reboot(&mut self) {
+        if let Some(engine) = self.engine.as_mut() {
+            engine.shutdown();
+            while let Some(a) = engine.poll_action() {
+                self.actions.push_back(a);
+            }
+            // Events of the dying firmware (a cancelled transfer) are not reported.
+            while engine.poll_event().is_some() {}
         }
-        // Events of the dying firmware (a cancelled transfer) are not reported.
-        while engine.poll_event().is_some() {}
-        self.boot(engine.into_flash())
+        self.reboot_pending = true;
     }
 
     /// Boots until an image runs that passed its self-test (or gives up).

@@ -81,7 +81,7 @@ pub fn run(dir: DataDir, opts: RunOptions) -> Result<(), RunError> {
         .map_err(|source| RunError::Listen { listen: opts.listen.clone(), source })?;
     let mut modem = Modem::power_on_with(dir.flash, dir.layout, dir.profile, opts.engine, opts.conditions)?;
     let mut transfers: HashMap<u64, Transfer> = HashMap::new();
-    deliver(&mut modem, &transport.output);
+    deliver(&mut modem, &transport.output)?;
     let result = serve(&mut modem, &rx, &tx, &transport.output, &opts.net, &mut transfers);
     for t in transfers.values() {
         t.cancel.cancel();
@@ -109,7 +109,7 @@ fn serve(
                 if let Some(engine) = modem.engine_mut() {
                     engine.shutdown();
                 }
-                deliver(modem, output);
+                deliver(modem, output)?;
                 return Ok(());
             }
             Input::Started(id, info) => modem.handle_started(id, info)?,
@@ -141,21 +141,33 @@ fn serve(
                 other => log::warn!("unknown action {other:?}"),
             }
         }
-        deliver(modem, output);
+        deliver(modem, output)?;
     }
     Ok(())
 }
 
-/// Queues the modem's output; when it carries an upgrade result, waits
-/// (bounded) until it is written before the result counts as reported, so
-/// a power cut in between makes the next boot report it again.
-fn deliver<F: atfota_storage::NorFlash>(modem: &mut Modem<F>, output: &transport::Output) {
-    let out = modem.take_output();
-    if !out.is_empty() {
-        output.send(&out);
-    }
-    if modem.awaiting_delivery() && output.flush(Duration::from_secs(2)) {
-        modem.output_written();
+/// Queues the modem's output. When it carries an upgrade result, waits
+/// (bounded) until it is written before the result counts as reported, so a
+/// power cut in between makes the next boot report it again. When a reboot
+/// has begun, the output before it (`OK`, `GTOTA DOWNLOAD COMPLETE`) is
+/// written first, then the device boots, and its banner follows.
+fn deliver<F: atfota_storage::NorFlash>(
+    modem: &mut Modem<F>,
+    output: &transport::Output,
+) -> Result<(), RunError> {
+    loop {
+        let out = modem.take_output();
+        if !out.is_empty() {
+            output.send(&out);
+        }
+        let must_flush = modem.awaiting_delivery() || modem.reboot_pending();
+        if must_flush && output.flush(Duration::from_secs(2)) {
+            modem.output_written();
+        }
+        if !modem.reboot_pending() {
+            return Ok(());
+        }
+        modem.finish_reboot()?;
     }
 }
 

@@ -267,3 +267,30 @@ fn ftp_failures_and_resume_with_rest() {
     let last = peer.retrievals().last().unwrap().clone();
     assert!(last.bytes < image.len() as u64 * 6 / 10, "only the rest was transferred: {last:?}");
 }
+
+#[test]
+fn download_complete_leaves_before_the_install_reboot() {
+    let image = app_image("1.8.0", 300 * KIB, 28);
+    let (_d, peer) = serve(&[("pkg.bin", &image)]);
+    let mut dev = quiet(Conditions::default());
+    // Drive the transfer by hand to look at the output the moment the download ends.
+    let m = dev.modem();
+    m.handle_input(format!("{}\r", gtota_http(&peer.url("pkg.bin"))).as_bytes()).unwrap();
+    let Some(atfota_fota::Action::Start { id, source, resume }) = m.poll_action() else { panic!("no transfer") };
+    let opts = atfota_net::Options::default();
+    let result = atfota_net::download(&source, resume.as_ref(), &opts, &mut |ev| {
+        match ev {
+            atfota_net::Event::Started(info) => m.handle_started(id, info).unwrap(),
+            atfota_net::Event::Data(d) => m.handle_data(id, d).unwrap(),
+            _ => {}
+        }
+        std::ops::ControlFlow::Continue(())
+    });
+    m.handle_finished(id, result).unwrap();
+    let before = String::from_utf8(m.take_output()).unwrap();
+    assert!(before.ends_with("\r\nGTOTA DOWNLOAD COMPLETE\r\n"), "{before:?}");
+    assert!(m.reboot_pending(), "the install waits until COMPLETE has been written");
+    m.output_written();
+    m.finish_reboot().unwrap();
+    assert_eq!(String::from_utf8(m.take_output()).unwrap(), "\r\nRDY\r\n\r\nGTOTA UPGRADE SUCCESS\r\n");
+}

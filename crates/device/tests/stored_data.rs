@@ -106,8 +106,12 @@ fn a_result_that_never_left_the_device_is_reported_again_after_a_power_cut() {
     // before it is written (no `output_written`).
     let m = dev.modem();
     m.handle_input(b"AT#XRESET\r").unwrap();
+    assert_eq!(m.take_output(), b"\r\nOK\r\n", "OK leaves before the reboot");
+    assert!(m.reboot_pending());
+    m.output_written();
+    m.finish_reboot().unwrap();
     let lost = String::from_utf8(m.take_output()).unwrap();
-    assert!(lost.ends_with("\r\n#XFOTA: 5,0\r\n"), "{lost:?}");
+    assert_eq!(lost, "\r\nReady\r\n\r\n#XFOTA: 5,0\r\n");
     assert_eq!(dev.power_cycle(), "\r\nReady\r\n\r\n#XFOTA: 5,0\r\n", "reported again, not lost");
     assert_eq!(dev.power_cycle(), "\r\nReady\r\n", "and once delivered, never again");
 }

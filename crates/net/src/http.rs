@@ -15,7 +15,6 @@
 //! It must never buffer the body, allocate per chunk, deliver a byte twice within one response
 //! or past the announced size, or log a URL other than through `redacted`.
 
-use std::io::{self, Read};
 use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::Instant;
@@ -25,6 +24,7 @@ use ureq::tls::{Certificate, RootCerts, TlsConfig, TlsProvider};
 use ureq::{Agent, Body};
 use url::Url;
 
+use crate::body::{self, Sink};
 use crate::cancel::CancelToken;
 use crate::error::{DownloadError, Phase, from_ureq};
 use crate::event::{Event, Outcome, StartInfo};
@@ -191,43 +191,21 @@ impl Run<'_> {
             return Ok(Outcome::Complete);
         }
         let timeouts = self.timeouts();
-        let max_read = self.throttle.as_ref().map_or(usize::MAX, Throttle::max_read);
         let mut reader = response.body_mut().as_reader();
-        let mut received: u64 = 0;
-        loop {
-            let want = self.buf.len().min(max_read);
-            let n = match reader.read(&mut self.buf[..want]) {
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    let phase = Phase::Body { received, expected: length };
-                    return Err(from_ureq(ureq::Error::from(e), phase, timeouts));
-                }
-            };
-            if n == 0 {
-                break;
-            }
-            if n as u64 > length - received {
-                return Err(DownloadError::TooMuchData { expected: length });
-            }
-            received += n as u64;
-            self.position += n as u64;
-            if on_event(Event::Data(&self.buf[..n])).is_break() {
-                return Ok(Outcome::Cancelled);
-            }
-            if let Some(throttle) = &mut self.throttle {
-                let wait = throttle.consume(n, Instant::now());
-                if !wait.is_zero() && !self.cancel.sleep(wait) {
-                    return Ok(Outcome::Cancelled);
-                }
-            }
+        let sink = Sink {
+            buf: &mut self.buf,
+            throttle: &mut self.throttle,
+            cancel: self.cancel,
+            position: &mut self.position,
+        };
+        let outcome = body::stream(&mut reader, length, sink, on_event, &mut |e, received| {
+            let phase = Phase::Body { received, expected: length };
+            from_ureq(ureq::Error::from(e), phase, timeouts)
+        })?;
+        if matches!(outcome, Outcome::Complete) {
+            log::info!("download {} complete", redacted(&self.source.url));
         }
-        if received < length {
-            // A close-delimited body ended early (with Content-Length, ureq reports EOF itself).
-            return Err(DownloadError::Truncated { received, expected: length });
-        }
-        log::info!("download {} complete", redacted(&self.source.url));
-        Ok(Outcome::Complete)
+        Ok(outcome)
     }
 
     fn timeouts(&self) -> (std::time::Duration, std::time::Duration) {

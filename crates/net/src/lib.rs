@@ -12,6 +12,7 @@
 //! download (spec/fibocom-gtota.md). This crate must never write files, hold the body in
 //! memory, or log credentials.
 
+mod body;
 mod cancel;
 mod error;
 mod event;

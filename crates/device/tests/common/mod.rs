@@ -191,11 +191,18 @@ impl Dev {
     }
 }
 
+/// What the IO shell does with output: take it (the harness is the host, so
+/// it is delivered), then carry out a reboot that waited for it.
 fn take(m: &mut Modem<SimFlash>) -> String {
-    let out = String::from_utf8(m.take_output()).expect("modem output is UTF-8");
-    // The harness is the host: what it took has been delivered.
-    m.output_written();
-    out
+    let mut out = String::new();
+    loop {
+        out.push_str(&String::from_utf8(m.take_output()).expect("modem output is UTF-8"));
+        m.output_written();
+        if !m.reboot_pending() {
+            return out;
+        }
+        m.finish_reboot().unwrap();
+    }
 }
 
 /// A signed application image (development key) of about `len` body bytes.

@@ -32,7 +32,7 @@ mod parse;
 mod reply;
 mod source;
 
-use std::io::{self, Read};
+use std::io;
 use std::net::{SocketAddr, TcpStream};
 use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
@@ -41,6 +41,7 @@ pub use source::{FtpSource, parse_ftp_server};
 
 use self::command::Command;
 use self::control::{Control, shorten};
+use crate::body::{self, Sink};
 use crate::cancel::CancelToken;
 use crate::error::DownloadError;
 use crate::event::{Event, Outcome, StartInfo};
@@ -277,37 +278,15 @@ impl Run<'_> {
         on_event: &mut dyn FnMut(Event<'_>) -> ControlFlow<()>,
     ) -> Result<Outcome, DownloadError> {
         let recv_timeout = self.opts.recv_timeout;
-        let max_read = self.throttle.as_ref().map_or(usize::MAX, Throttle::max_read);
-        let mut received: u64 = 0;
-        loop {
-            let want = self.buf.len().min(max_read);
-            let n = match data.read(&mut self.buf[..want]) {
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(data_error(e, received, length, recv_timeout)),
-            };
-            if n == 0 {
-                break;
-            }
-            if n as u64 > length - received {
-                return Err(DownloadError::TooMuchData { expected: length });
-            }
-            received += n as u64;
-            self.position += n as u64;
-            if on_event(Event::Data(&self.buf[..n])).is_break() {
-                return Ok(Outcome::Cancelled);
-            }
-            if let Some(throttle) = &mut self.throttle {
-                let wait = throttle.consume(n, Instant::now());
-                if !wait.is_zero() && !self.cancel.sleep(wait) {
-                    return Ok(Outcome::Cancelled);
-                }
-            }
-        }
-        if received < length {
-            return Err(DownloadError::Truncated { received, expected: length });
-        }
-        Ok(Outcome::Complete)
+        let sink = Sink {
+            buf: &mut self.buf,
+            throttle: &mut self.throttle,
+            cancel: self.cancel,
+            position: &mut self.position,
+        };
+        body::stream(&mut data, length, sink, on_event, &mut |e, received| {
+            data_error(e, received, length, recv_timeout)
+        })
     }
 }
 
