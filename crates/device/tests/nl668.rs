@@ -294,3 +294,30 @@ fn download_complete_leaves_before_the_install_reboot() {
     m.finish_reboot().unwrap();
     assert_eq!(String::from_utf8(m.take_output()).unwrap(), "\r\nRDY\r\n\r\nGTOTA UPGRADE SUCCESS\r\n");
 }
+
+#[test]
+fn a_package_the_bootloader_refuses_at_install_is_reported_with_code_13() {
+    let image = app_image("1.9.0", 300 * KIB, 29);
+    let (_d, peer) = serve(&[("pkg.bin", &image)]);
+    let mut dev = quiet(Conditions::default());
+    let m = dev.modem();
+    m.handle_input(format!("{}\r", gtota_http(&peer.url("pkg.bin"))).as_bytes()).unwrap();
+    let Some(atfota_fota::Action::Start { id, source, resume }) = m.poll_action() else { panic!("no transfer") };
+    let result = atfota_net::download(&source, resume.as_ref(), &atfota_net::Options::default(), &mut |ev| {
+        match ev {
+            atfota_net::Event::Started(info) => m.handle_started(id, info).unwrap(),
+            atfota_net::Event::Data(d) => m.handle_data(id, d).unwrap(),
+            _ => {}
+        }
+        std::ops::ControlFlow::Continue(())
+    });
+    m.handle_finished(id, result).unwrap();
+    assert!(m.reboot_pending());
+    // The power is cut before the install reboot, and the package is damaged meanwhile.
+    let mut f = dev.power_off();
+    let layout = dev.layout;
+    layout.secondary.erase(&mut f, 8192, 4096).unwrap();
+    assert_eq!(dev.boot(f), "\r\nRDY\r\n\r\nGTOTA UPGRADE FAILED: 13\r\n");
+    dev.send("ATE0");
+    assert_eq!(cgmr(&mut dev), "+CGMR: \"NL668-EAU_V1.0.0\"");
+}
