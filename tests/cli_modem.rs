@@ -27,7 +27,10 @@ fn a_fresh_device_updates_over_stdio_and_survives_power_cycles() {
     let (_w, peer) = www(&[("app.bin", &image)]);
 
     let mut m = Modem::start(&data, &[]);
-    assert!(data.join("flash.bin").is_file() && data.join("device.toml").is_file(), "factory-fresh device created");
+    assert!(
+        data.join("flash.bin").is_file() && data.join("device.toml").is_file(),
+        "factory-fresh device created"
+    );
     assert_eq!(m.version(), "1.0.0");
     assert_eq!(m.ok("AT+CGMR"), ["mfw_nrf9160_1.3.5"]);
     m.ok(&format!("AT#XFOTA=1,\"{}\"", peer.url("app.bin")));
@@ -59,7 +62,9 @@ fn sigkill_mid_download_then_the_same_url_resumes() {
     let slow = FaultProxy::start(peer.addr(), vec![Fault::Throttle(300_000), Fault::Pass]).unwrap();
     let mut m = Modem::start(&data, &[]);
     m.ok(&format!("AT#XFOTA=1,\"{}\"", slow.url("app.bin")));
-    m.urc_matching(|l| l.strip_prefix("#XFOTA: 1,0,").and_then(|p| p.parse::<u8>().ok()).is_some_and(|p| p >= 50));
+    m.urc_matching(|l| {
+        l.strip_prefix("#XFOTA: 1,0,").and_then(|p| p.parse::<u8>().ok()).is_some_and(|p| p >= 50)
+    });
     m.kill();
     let mut m = Modem::start(&data, &[]);
     m.ok(&format!("AT#XFOTA=1,\"{}\"", slow.url("app.bin")));
@@ -203,7 +208,10 @@ fn tcp_listens_only_where_told_and_keeps_output_for_the_first_client() {
         }
         let text = String::from_utf8(got).unwrap();
         if round == 0 {
-            assert_eq!(text, "\r\nReady\r\n\r\nnRF9160-SICA\r\n\r\nOK\r\n", "boot banner kept for the first client");
+            assert_eq!(
+                text, "\r\nReady\r\n\r\nnRF9160-SICA\r\n\r\nOK\r\n",
+                "boot banner kept for the first client"
+            );
         } else {
             assert_eq!(text, "\r\nnRF9160-SICA\r\n\r\nOK\r\n", "a second client after the first left");
         }

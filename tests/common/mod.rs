@@ -41,7 +41,13 @@ impl Modem {
         m
     }
 
-    fn start_with(data: &Path, extra: &[&str], urc: atfota_host::UrcFilter, banner: &str, log_level: &str) -> Self {
+    fn start_with(
+        data: &Path,
+        extra: &[&str],
+        urc: atfota_host::UrcFilter,
+        banner: &str,
+        log_level: &str,
+    ) -> Self {
         let log = data.with_extension("log");
         let mut child = Command::new(exe())
             .env("RUST_LOG", log_level)
@@ -130,8 +136,12 @@ impl Modem {
 pub fn app_image(version: &str, len: usize) -> Vec<u8> {
     let body = atfota_device::application_body(&format!("cli test {version}"), len);
     let version: ImageVersion = version.parse().unwrap();
-    atfota_image::sign(&body, &SignOptions { version, header_size: 0x200, load_addr: 0 }, &SigningKey::development())
-        .unwrap()
+    atfota_image::sign(
+        &body,
+        &SignOptions { version, header_size: 0x200, load_addr: 0 },
+        &SigningKey::development(),
+    )
+    .unwrap()
 }
 
 /// A fixture made by a real tool.

@@ -126,9 +126,7 @@ impl Framer {
         if self.buf.len() == self.buf.capacity() {
             // Grow by hand so the capacity never exceeds `max_len`: memory stays bounded by the
             // documented limit, not by Vec's doubling.
-            let target = (self.buf.capacity() * 2)
-                .max(INITIAL_CAPACITY)
-                .min(self.max_len);
+            let target = (self.buf.capacity() * 2).max(INITIAL_CAPACITY).min(self.max_len);
             self.buf.reserve_exact(target - self.buf.len());
         }
         self.buf.push(byte);
@@ -143,13 +141,7 @@ impl Framer {
             return;
         }
         let len = self.buf.len();
-        let trailing = self
-            .buf
-            .iter()
-            .rev()
-            .take(3)
-            .take_while(|&&b| is_continuation(b))
-            .count();
+        let trailing = self.buf.iter().rev().take(3).take_while(|&&b| is_continuation(b)).count();
         let cut = match len.checked_sub(trailing + 1) {
             Some(lead) if trailing > 0 && self.buf.get(lead).is_some_and(|&b| is_lead(b)) => lead,
             _ => len.saturating_sub(1),
@@ -205,10 +197,7 @@ fn is_lead(byte: u8) -> bool {
 fn trim(line: &[u8]) -> &[u8] {
     let is_blank = |b: &u8| matches!(*b, SPACE | TAB);
     let start = line.iter().position(|b| !is_blank(b)).unwrap_or(line.len());
-    let end = line
-        .iter()
-        .rposition(|b| !is_blank(b))
-        .map_or(start, |i| i + 1);
+    let end = line.iter().rposition(|b| !is_blank(b)).map_or(start, |i| i + 1);
     &line[start..end]
 }
 
@@ -238,45 +227,21 @@ mod tests {
             ("CR CR", b"AT\r\rAT\r", vec![line("AT"), line("AT")]),
             ("blank lines", b" \t \r\n\r\n\n", vec![]),
             ("trimmed", b"  AT+CGMR \t\r", vec![line("AT+CGMR")]),
-            (
-                "tab inside kept",
-                b"AT+X=\"a\tb\"\r",
-                vec![line("AT+X=\"a\tb\"")],
-            ),
+            ("tab inside kept", b"AT+X=\"a\tb\"\r", vec![line("AT+X=\"a\tb\"")]),
             ("backspace", b"ATX\x08I\r", vec![line("ATI")]),
             ("delete", b"ATXY\x7f\x7fI\r", vec![line("ATI")]),
             ("erase on empty buffer", b"\x08\x7fAT\r", vec![line("AT")]),
             ("erase to empty", b"A\x08\r", vec![]),
-            (
-                "erase utf-8 char",
-                "AT+X=\"\u{fc}\x7f\"\r".as_bytes(),
-                vec![line("AT+X=\"\"")],
-            ),
-            (
-                "erase 4-byte char",
-                "AT\u{1F600}\x08I\r".as_bytes(),
-                vec![line("ATI")],
-            ),
-            (
-                "erase lone continuation",
-                b"AT\x80\x08I\r",
-                vec![line("ATI")],
-            ),
+            ("erase utf-8 char", "AT+X=\"\u{fc}\x7f\"\r".as_bytes(), vec![line("AT+X=\"\"")]),
+            ("erase 4-byte char", "AT\u{1F600}\x08I\r".as_bytes(), vec![line("ATI")]),
+            ("erase lone continuation", b"AT\x80\x08I\r", vec![line("ATI")]),
             ("control byte", b"AT\x1b[A\r", vec![Frame::Invalid]),
             ("NUL", b"\x00\r", vec![Frame::Invalid]),
             ("control then erased", b"AT\x01\x08I\r", vec![line("ATI")]),
             ("bad utf-8", b"AT+X=\"\xff\"\r", vec![Frame::Invalid]),
             ("truncated utf-8", b"AT+X=\xc3\r", vec![Frame::Invalid]),
-            (
-                "garbage then line",
-                b"\xff\xfe\x00\x07\rAT\r",
-                vec![Frame::Invalid, line("AT")],
-            ),
-            (
-                "utf-8 kept",
-                "AT+X=\"\u{e9}\"\r".as_bytes(),
-                vec![line("AT+X=\"\u{e9}\"")],
-            ),
+            ("garbage then line", b"\xff\xfe\x00\x07\rAT\r", vec![Frame::Invalid, line("AT")]),
+            ("utf-8 kept", "AT+X=\"\u{e9}\"\r".as_bytes(), vec![line("AT+X=\"\u{e9}\"")]),
             (
                 "CR inside quotes ends line by default",
                 b"AT+X=\"a\rb\"\r",
@@ -288,11 +253,7 @@ mod tests {
             let got = feed(&mut framer, input);
             let partial = framer.is_partial();
             assert_eq!(got, want, "case {name}");
-            assert_eq!(
-                partial,
-                !input.ends_with(b"\r") && !input.ends_with(b"\n"),
-                "case {name}"
-            );
+            assert_eq!(partial, !input.ends_with(b"\r") && !input.ends_with(b"\n"), "case {name}");
         }
     }
 
@@ -308,10 +269,7 @@ mod tests {
         assert_eq!(feed(&mut framer, b"AT+ABCDEF"), vec![]);
         assert!(framer.is_partial());
         assert!(framer.buf.len() <= 8);
-        assert_eq!(
-            feed(&mut framer, b"\r\nAT\r\n"),
-            vec![Frame::TooLong, line("AT")]
-        );
+        assert_eq!(feed(&mut framer, b"\r\nAT\r\n"), vec![Frame::TooLong, line("AT")]);
     }
 
     #[test]
@@ -352,10 +310,7 @@ mod tests {
         let input = b"AT%CMNG=0,1,0,\"-----BEGIN\r\nabc\r\n-----END\"\r\nAT\r\n";
         assert_eq!(
             feed(&mut framer, input),
-            vec![
-                line("AT%CMNG=0,1,0,\"-----BEGIN\r\nabc\r\n-----END\""),
-                line("AT")
-            ]
+            vec![line("AT%CMNG=0,1,0,\"-----BEGIN\r\nabc\r\n-----END\""), line("AT")]
         );
     }
 
@@ -374,10 +329,7 @@ mod tests {
     #[test]
     fn multiline_strings_overflow_ends_at_next_terminator() {
         let mut framer = Framer::new(6).multiline_strings(true);
-        assert_eq!(
-            feed(&mut framer, b"AT+X=\"abcdef\r\nAT\r\n"),
-            vec![Frame::TooLong, line("AT")]
-        );
+        assert_eq!(feed(&mut framer, b"AT+X=\"abcdef\r\nAT\r\n"), vec![Frame::TooLong, line("AT")]);
     }
 
     proptest! {

@@ -231,7 +231,10 @@ impl Bootloader {
         let reverted = self.state.progress(flash, Phase::Revert)?;
         if swap_done {
             if swapped < 2 * pages {
-                log::warn!("impossible boot state: swap marked done after {swapped} of {} page copies", 2 * pages);
+                log::warn!(
+                    "impossible boot state: swap marked done after {swapped} of {} page copies",
+                    2 * pages
+                );
             }
             return Ok(if revert_done {
                 SwapState::Reverted { pages }
@@ -248,7 +251,9 @@ impl Bootloader {
         }
         if swapped > 0 {
             if rejected {
-                log::warn!("impossible boot state: a rejected image with page copies done; finishing the swap");
+                log::warn!(
+                    "impossible boot state: a rejected image with page copies done; finishing the swap"
+                );
             }
             return Ok(SwapState::Swapping { pages, permanent: req.permanent, progress: swapped });
         }
@@ -379,7 +384,8 @@ impl Bootloader {
         validate: &mut dyn FnMut(&mut F, &Partition) -> Result<u64, String>,
     ) -> Result<Recovery, BootError> {
         let page = self.geometry.sector_size;
-        let pages_of = |len: u64| len.div_ceil(u64::from(page)).clamp(1, u64::from(self.state.max_pages())) as u32;
+        let pages_of =
+            |len: u64| len.div_ceil(u64::from(page)).clamp(1, u64::from(self.state.max_pages())) as u32;
         let fits = |len: u64| len <= u64::from(self.layout.primary.size);
         match validate(flash, &self.layout.secondary) {
             Ok(len) if fits(len) => {

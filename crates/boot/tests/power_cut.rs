@@ -385,7 +385,9 @@ fn impossible_marks_never_panic_and_resolve_to_a_bootable_state() {
             assert!(r.primary_valid, "{ctx}");
         }
         let again = w.boot_to_completion(&mut f);
-        assert!(again.primary_valid || matches!(again.state, SwapState::Testing { .. }), "{ctx} then {again:?}");
+        assert!(
+            again.primary_valid || matches!(again.state, SwapState::Testing { .. }),
+            "{ctx} then {again:?}"
+        );
     }
 }
-

@@ -243,14 +243,20 @@ fn check_slot_size(slot_size: u32) -> Result<(), DataDirError> {
 /// Writes what the factory puts on a new device: application v1.0.0 signed
 /// with the development key in the primary slot, and the modem firmware
 /// version in the settings. The flash must be erased.
-pub fn provision<F: NorFlash + ?Sized>(flash: &mut F, layout: &Layout, profile: ProfileKind) -> Result<(), String> {
+pub fn provision<F: NorFlash + ?Sized>(
+    flash: &mut F,
+    layout: &Layout,
+    profile: ProfileKind,
+) -> Result<(), String> {
     let image = factory_image(profile).map_err(|e| e.to_string())?;
     let unit = flash.geometry().write_size as usize;
     let mut padded = image;
     padded.resize(padded.len().div_ceil(unit) * unit, 0xff);
     layout.primary.write(flash, 0, &padded).map_err(|e| e.to_string())?;
     let mut settings = Settings::open(flash, layout.settings).map_err(|e| e.to_string())?;
-    settings.set(flash, KEY_MODEM_VERSION, profile.factory_modem_version().as_bytes()).map_err(|e| e.to_string())
+    settings
+        .set(flash, KEY_MODEM_VERSION, profile.factory_modem_version().as_bytes())
+        .map_err(|e| e.to_string())
 }
 
 /// The factory application image: a deterministic body, version 1.0.0,

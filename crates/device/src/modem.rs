@@ -9,7 +9,9 @@
 use std::collections::VecDeque;
 
 use atfota_at::{CmeError, CmeeMode, Command, Final, Frame, Framer, MAX_LINE_LEN, Op, Response};
-use atfota_fota::{Action, Conditions, Ctx, Engine, EngineConfig, EngineError, Profile, ProfileKind, SystemRequest};
+use atfota_fota::{
+    Action, Conditions, Ctx, Engine, EngineConfig, EngineError, Profile, ProfileKind, SystemRequest,
+};
 use atfota_net::{DownloadError, Outcome, StartInfo};
 use atfota_storage::{Layout, NorFlash};
 
@@ -183,7 +185,11 @@ impl<F: NorFlash> Modem<F> {
     }
 
     /// Downloader: transfer `id` ended.
-    pub fn handle_finished(&mut self, id: u64, result: Result<Outcome, DownloadError>) -> Result<(), ModemError> {
+    pub fn handle_finished(
+        &mut self,
+        id: u64,
+        result: Result<Outcome, DownloadError>,
+    ) -> Result<(), ModemError> {
         self.finish_reboot()?;
         if let Some(e) = self.engine.as_mut() {
             e.handle_finished(id, result);

@@ -209,7 +209,8 @@ fn spawn_transfer(
             };
             if tx.send(msg).is_err() { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
         };
-        let result = atfota_net::download_with_cancel(&source, resume.as_ref(), &opts, &cancel, &mut on_event);
+        let result =
+            atfota_net::download_with_cancel(&source, resume.as_ref(), &opts, &cancel, &mut on_event);
         let _ = tx.send(Input::Finished(id, result));
     });
     if let Err(e) = spawned {

@@ -47,8 +47,10 @@ fn the_bad_input_table() {
     let refs: Vec<(&str, &[u8])> = files.iter().map(|(n, d)| (*n, d.as_slice())).collect();
     let (_d, peer) = serve(&refs);
     let cut = FaultProxy::start(peer.addr(), vec![Fault::CutAfter(100_000)]).unwrap();
-    let lie_more = FaultProxy::start(peer.addr(), vec![Fault::RewriteContentLength(good.len() as u64 + 5000)]).unwrap();
-    let lie_less = FaultProxy::start(peer.addr(), vec![Fault::RewriteContentLength(good.len() as u64 - 5000)]).unwrap();
+    let lie_more =
+        FaultProxy::start(peer.addr(), vec![Fault::RewriteContentLength(good.len() as u64 + 5000)]).unwrap();
+    let lie_less =
+        FaultProxy::start(peer.addr(), vec![Fault::RewriteContentLength(good.len() as u64 - 5000)]).unwrap();
     let url = |p: &str| peer.url(p);
     let long_url = format!("http://127.0.0.1/{}", "a".repeat(250));
 
@@ -73,22 +75,70 @@ fn the_bad_input_table() {
         ("modem delta op 2 (not yet)", format!("AT#XFOTA=2,\"{}\"", url("good.bin")), Expect::Error),
         ("op 9 (not yet)", "AT#XFOTA=9".into(), Expect::Error),
         ("truncated image", format!("AT#XFOTA=1,\"{}\"", url("truncated.bin")), Expect::Urc("#XFOTA: 1,1,2")),
-        ("image with a bad hash", format!("AT#XFOTA=1,\"{}\"", url("bad-hash.bin")), Expect::Urc("#XFOTA: 1,1,2")),
-        ("image signed by an untrusted key", format!("AT#XFOTA=1,\"{}\"", url("untrusted.bin")), Expect::Urc("#XFOTA: 1,1,2")),
+        (
+            "image with a bad hash",
+            format!("AT#XFOTA=1,\"{}\"", url("bad-hash.bin")),
+            Expect::Urc("#XFOTA: 1,1,2"),
+        ),
+        (
+            "image signed by an untrusted key",
+            format!("AT#XFOTA=1,\"{}\"", url("untrusted.bin")),
+            Expect::Urc("#XFOTA: 1,1,2"),
+        ),
         ("unsigned image", format!("AT#XFOTA=1,\"{}\"", url("unsigned.bin")), Expect::Urc("#XFOTA: 1,1,2")),
-        ("unsupported signature (--pure)", format!("AT#XFOTA=1,\"{}\"", url("pure.bin")), Expect::Urc("#XFOTA: 1,1,2")),
-        ("full modem image for op 1", format!("AT#XFOTA=1,\"{}\"", url("modem-full.bin")), Expect::Urc("#XFOTA: 1,1,3")),
-        ("modem delta for op 1", format!("AT#XFOTA=1,\"{}\"", url("modem-delta.bin")), Expect::Urc("#XFOTA: 1,1,3")),
-        ("image larger than the slot", format!("AT#XFOTA=1,\"{}\"", url("oversized.bin")), Expect::Urc("#XFOTA: 1,1,2")),
-        ("header claims more than the slot", format!("AT#XFOTA=1,\"{}\"", url("claims-too-much.bin")), Expect::Urc("#XFOTA: 1,1,2")),
+        (
+            "unsupported signature (--pure)",
+            format!("AT#XFOTA=1,\"{}\"", url("pure.bin")),
+            Expect::Urc("#XFOTA: 1,1,2"),
+        ),
+        (
+            "full modem image for op 1",
+            format!("AT#XFOTA=1,\"{}\"", url("modem-full.bin")),
+            Expect::Urc("#XFOTA: 1,1,3"),
+        ),
+        (
+            "modem delta for op 1",
+            format!("AT#XFOTA=1,\"{}\"", url("modem-delta.bin")),
+            Expect::Urc("#XFOTA: 1,1,3"),
+        ),
+        (
+            "image larger than the slot",
+            format!("AT#XFOTA=1,\"{}\"", url("oversized.bin")),
+            Expect::Urc("#XFOTA: 1,1,2"),
+        ),
+        (
+            "header claims more than the slot",
+            format!("AT#XFOTA=1,\"{}\"", url("claims-too-much.bin")),
+            Expect::Urc("#XFOTA: 1,1,2"),
+        ),
         ("unknown image type", format!("AT#XFOTA=1,\"{}\"", url("random.bin")), Expect::Urc("#XFOTA: 1,1,2")),
         ("empty file", format!("AT#XFOTA=1,\"{}\"", url("empty.bin")), Expect::Urc("#XFOTA: 1,1,2")),
-        ("file shorter than a type signature", format!("AT#XFOTA=1,\"{}\"", url("tiny.bin")), Expect::Urc("#XFOTA: 1,1,2")),
+        (
+            "file shorter than a type signature",
+            format!("AT#XFOTA=1,\"{}\"", url("tiny.bin")),
+            Expect::Urc("#XFOTA: 1,1,2"),
+        ),
         ("missing file", format!("AT#XFOTA=1,\"{}\"", url("nope.bin")), Expect::Urc("#XFOTA: 1,1,1")),
-        ("server closes mid-body", format!("AT#XFOTA=1,\"{}\"", cut.url("good.bin")), Expect::Urc("#XFOTA: 1,1,1")),
-        ("Content-Length larger than the body", format!("AT#XFOTA=1,\"{}\"", lie_more.url("good.bin")), Expect::Urc("#XFOTA: 1,1,1")),
-        ("Content-Length smaller than the body", format!("AT#XFOTA=1,\"{}\"", lie_less.url("good.bin")), Expect::Urc("#XFOTA: 1,1,2")),
-        ("nobody listening", "AT#XFOTA=1,\"http://127.0.0.1:1/good.bin\"".into(), Expect::Urc("#XFOTA: 1,1,1")),
+        (
+            "server closes mid-body",
+            format!("AT#XFOTA=1,\"{}\"", cut.url("good.bin")),
+            Expect::Urc("#XFOTA: 1,1,1"),
+        ),
+        (
+            "Content-Length larger than the body",
+            format!("AT#XFOTA=1,\"{}\"", lie_more.url("good.bin")),
+            Expect::Urc("#XFOTA: 1,1,1"),
+        ),
+        (
+            "Content-Length smaller than the body",
+            format!("AT#XFOTA=1,\"{}\"", lie_less.url("good.bin")),
+            Expect::Urc("#XFOTA: 1,1,2"),
+        ),
+        (
+            "nobody listening",
+            "AT#XFOTA=1,\"http://127.0.0.1:1/good.bin\"".into(),
+            Expect::Urc("#XFOTA: 1,1,1"),
+        ),
     ];
 
     let (mut dev, _) = Dev::new();

@@ -45,7 +45,11 @@ fn whole_update_with_progress_activation_and_result() {
     assert!(p.windows(2).all(|w| w[0] < w[1]), "each percentage once, rising: {p:?}");
     assert_eq!(p.last(), Some(&100));
     assert!(p.len() >= 10, "a 700 KiB image in 64 KiB chunks reports at least 10 steps: {p:?}");
-    assert_eq!(dev.send("AT#XFOTA=1,\"http://127.0.0.1:1/x.bin\""), "\r\nERROR\r\n", "an image waits for activation");
+    assert_eq!(
+        dev.send("AT#XFOTA=1,\"http://127.0.0.1:1/x.bin\""),
+        "\r\nERROR\r\n",
+        "an image waits for activation"
+    );
     finish_update(&mut dev, "2.0.0");
     // The old image is kept in the secondary slot, one sector up (the swap's shift).
     let mut f = dev.power_off();
@@ -53,12 +57,17 @@ fn whole_update_with_progress_activation_and_result() {
     let mut shifted = vec![0u8; 4096];
     layout.secondary.read(&mut f, 4096, &mut shifted).unwrap();
     assert_eq!(shifted, old);
-    assert_eq!(slot_bytes(&mut f, &layout.primary, image.len()), image, "primary holds the new image byte for byte");
+    assert_eq!(
+        slot_bytes(&mut f, &layout.primary, image.len()),
+        image,
+        "primary holds the new image byte for byte"
+    );
 }
 
 #[test]
 fn an_image_made_by_imgtool_with_a_trusted_key_installs() {
-    let key = TrustedKey::from_pem(&String::from_utf8(fixture("keys/trusted-ed25519.pub.pem")).unwrap()).unwrap();
+    let key =
+        TrustedKey::from_pem(&String::from_utf8(fixture("keys/trusted-ed25519.pub.pem")).unwrap()).unwrap();
     let image = fixture("images/signed-ed25519.bin");
     let (_d, peer) = serve(&[("app.bin", &image)]);
     let (mut dev, _) = Dev::with(1024 * 1024, &[key], EngineConfig::default());
@@ -69,8 +78,10 @@ fn an_image_made_by_imgtool_with_a_trusted_key_installs() {
 
 #[test]
 fn an_ecdsa_p256_image_installs_with_its_key_and_a_padded_one_too() {
-    let ecdsa = TrustedKey::from_pem(&String::from_utf8(fixture("keys/ecdsa-p256.pub.pem")).unwrap()).unwrap();
-    let ed = TrustedKey::from_pem(&String::from_utf8(fixture("keys/trusted-ed25519.pub.pem")).unwrap()).unwrap();
+    let ecdsa =
+        TrustedKey::from_pem(&String::from_utf8(fixture("keys/ecdsa-p256.pub.pem")).unwrap()).unwrap();
+    let ed =
+        TrustedKey::from_pem(&String::from_utf8(fixture("keys/trusted-ed25519.pub.pem")).unwrap()).unwrap();
     for file in ["images/signed-ecdsa-p256.bin", "images/signed-padded.bin"] {
         let image = fixture(file);
         let (_d, peer) = serve(&[("app.bin", &image)]);
@@ -276,7 +287,10 @@ fn a_new_image_that_fails_its_self_test_is_reverted() {
     let out = dev.send(&start(&peer.url("app.bin")));
     assert!(out.ends_with("\r\n#XFOTA: 4,0\r\n"), "{out:?}");
     let out = dev.send("AT#XRESET");
-    assert_eq!(out, "\r\nOK\r\n\r\nReady\r\n\r\nReady\r\n\r\n#XFOTA: 5,3\r\n", "Ready, watchdog, Ready, reverted");
+    assert_eq!(
+        out, "\r\nOK\r\n\r\nReady\r\n\r\nReady\r\n\r\n#XFOTA: 5,3\r\n",
+        "Ready, watchdog, Ready, reverted"
+    );
     assert_eq!(version(&mut dev), "1.0.0");
     assert_eq!(dev.send("AT#XRESET"), "\r\nOK\r\n\r\nReady\r\n");
     assert_eq!(version(&mut dev), "1.0.0");

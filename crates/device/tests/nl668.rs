@@ -55,8 +55,10 @@ fn http_update_downloads_reboots_by_itself_and_reports() {
     let l = lines(&out);
     assert_eq!(l[0], "OK", "{out:?}");
     assert_eq!(l[1], "GTOTA DOWNLOAD START");
-    let pct: Vec<u8> =
-        l.iter().filter_map(|x| x.strip_prefix("GTOTA DOWNLOADING: ")?.strip_suffix('%')?.parse().ok()).collect();
+    let pct: Vec<u8> = l
+        .iter()
+        .filter_map(|x| x.strip_prefix("GTOTA DOWNLOADING: ")?.strip_suffix('%')?.parse().ok())
+        .collect();
     assert!(pct.windows(2).all(|w| w[0] < w[1]) && pct.last() == Some(&100), "{pct:?}");
     let tail = &l[l.len() - 3..];
     assert_eq!(tail, ["GTOTA DOWNLOAD COMPLETE", "RDY", "GTOTA UPGRADE SUCCESS"], "{out:?}");
@@ -68,7 +70,10 @@ fn http_update_downloads_reboots_by_itself_and_reports() {
 #[test]
 fn gtset_is_stored_in_non_volatile_settings() {
     let mut dev = quiet(Conditions::default());
-    assert_eq!(dev.send("AT+GTSET?"), "\r\n+GTSET: \"CALLBREAK\",0\r\n\r\n+GTSET: \"GPRSFIRST\",0\r\n\r\nOK\r\n");
+    assert_eq!(
+        dev.send("AT+GTSET?"),
+        "\r\n+GTSET: \"CALLBREAK\",0\r\n\r\n+GTSET: \"GPRSFIRST\",0\r\n\r\nOK\r\n"
+    );
     assert_eq!(dev.send("AT+GTSET=\"CALLBREAK\",1"), "\r\nOK\r\n");
     assert_eq!(dev.send("AT+GTSET=\"gprsfirst\",1"), "\r\nOK\r\n", "names are case-insensitive");
     assert_eq!(dev.send("AT+GTSET=\"CALLBREAK\""), "\r\n+GTSET: \"CALLBREAK\",1\r\n\r\nOK\r\n");
@@ -76,12 +81,20 @@ fn gtset_is_stored_in_non_volatile_settings() {
         dev.send("AT+GTSET=?"),
         "\r\n+GTSET: \"CALLBREAK\",(0,1)\r\n\r\n+GTSET: \"GPRSFIRST\",(0,1)\r\n\r\nOK\r\n"
     );
-    for bad in ["AT+GTSET=\"CALLBREAK\",2", "AT+GTSET=\"NOPE\",1", "AT+GTSET=CALLBREAK,1", "AT+GTSET=\"CALLBREAK\",1,1"] {
+    for bad in [
+        "AT+GTSET=\"CALLBREAK\",2",
+        "AT+GTSET=\"NOPE\",1",
+        "AT+GTSET=CALLBREAK,1",
+        "AT+GTSET=\"CALLBREAK\",1,1",
+    ] {
         assert_eq!(dev.send(bad), "\r\n+CME ERROR: 50\r\n", "{bad}");
     }
     assert_eq!(dev.power_cycle(), "\r\nRDY\r\n");
     dev.send("ATE0");
-    assert_eq!(dev.send("AT+GTSET?"), "\r\n+GTSET: \"CALLBREAK\",1\r\n\r\n+GTSET: \"GPRSFIRST\",1\r\n\r\nOK\r\n");
+    assert_eq!(
+        dev.send("AT+GTSET?"),
+        "\r\n+GTSET: \"CALLBREAK\",1\r\n\r\n+GTSET: \"GPRSFIRST\",1\r\n\r\nOK\r\n"
+    );
 }
 
 #[test]
@@ -149,7 +162,11 @@ fn a_package_that_fails_its_self_test_is_reverted() {
     dev.send("ATE0");
     let out = dev.send(&gtota_http(&peer.url("pkg.bin")));
     let l = lines(&out);
-    assert_eq!(&l[l.len() - 4..], ["GTOTA DOWNLOAD COMPLETE", "RDY", "RDY", "GTOTA UPGRADE FAILED: 14"], "{out:?}");
+    assert_eq!(
+        &l[l.len() - 4..],
+        ["GTOTA DOWNLOAD COMPLETE", "RDY", "RDY", "GTOTA UPGRADE FAILED: 14"],
+        "{out:?}"
+    );
     dev.send("ATE0");
     assert_eq!(cgmr(&mut dev), "+CGMR: \"NL668-EAU_V1.0.0\"");
 }
@@ -178,7 +195,11 @@ fn the_bad_input_table_gets_27007_codes_and_changes_nothing() {
     let rows: Vec<(&str, String, &str)> = vec![
         ("type 2", r#"AT+GTOTA=2,"http://127.0.0.1/pkg.bin""#.into(), "+CME ERROR: 50"),
         ("negative type", r#"AT+GTOTA=-1,"http://127.0.0.1/pkg.bin""#.into(), "+CME ERROR: 50"),
-        ("type 0 with a filename", r#"AT+GTOTA=0,"http://127.0.0.1/pkg.bin","pkg.bin""#.into(), "+CME ERROR: 50"),
+        (
+            "type 0 with a filename",
+            r#"AT+GTOTA=0,"http://127.0.0.1/pkg.bin","pkg.bin""#.into(),
+            "+CME ERROR: 50",
+        ),
         ("type 1 without password", r#"AT+GTOTA=1,"127.0.0.1","pkg.bin","user""#.into(), "+CME ERROR: 50"),
         ("type 1 with only a URL", r#"AT+GTOTA=1,"127.0.0.1""#.into(), "+CME ERROR: 50"),
         ("256-byte URL", format!(r#"AT+GTOTA=0,"http://127.0.0.1/{long}""#), "+CME ERROR: 24"),
@@ -189,7 +210,11 @@ fn the_bad_input_table_gets_27007_codes_and_changes_nothing() {
         ("unquoted password", r#"AT+GTOTA=1,"127.0.0.1","f","u",secret"#.into(), "+CME ERROR: 50"),
         ("missing URL", "AT+GTOTA=0".into(), "+CME ERROR: 50"),
         ("empty URL", r#"AT+GTOTA=0,"""#.into(), "+CME ERROR: 50"),
-        ("FTP URL with another scheme", r#"AT+GTOTA=1,"http://127.0.0.1","f","u","p""#.into(), "+CME ERROR: 50"),
+        (
+            "FTP URL with another scheme",
+            r#"AT+GTOTA=1,"http://127.0.0.1","f","u","p""#.into(),
+            "+CME ERROR: 50",
+        ),
         ("HTTP URL with another scheme", r#"AT+GTOTA=0,"ftp://127.0.0.1/f""#.into(), "+CME ERROR: 50"),
         ("unterminated quote", r#"AT+GTOTA=0,"http://127.0.0.1/pkg.bin"#.into(), "ERROR"),
         ("read form", "AT+GTOTA?".into(), "+CME ERROR: 4"),
@@ -276,7 +301,9 @@ fn download_complete_leaves_before_the_install_reboot() {
     // Drive the transfer by hand to look at the output the moment the download ends.
     let m = dev.modem();
     m.handle_input(format!("{}\r", gtota_http(&peer.url("pkg.bin"))).as_bytes()).unwrap();
-    let Some(atfota_fota::Action::Start { id, source, resume }) = m.poll_action() else { panic!("no transfer") };
+    let Some(atfota_fota::Action::Start { id, source, resume }) = m.poll_action() else {
+        panic!("no transfer")
+    };
     let opts = atfota_net::Options::default();
     let result = atfota_net::download(&source, resume.as_ref(), &opts, &mut |ev| {
         match ev {
@@ -302,7 +329,9 @@ fn a_package_the_bootloader_refuses_at_install_is_reported_with_code_13() {
     let mut dev = quiet(Conditions::default());
     let m = dev.modem();
     m.handle_input(format!("{}\r", gtota_http(&peer.url("pkg.bin"))).as_bytes()).unwrap();
-    let Some(atfota_fota::Action::Start { id, source, resume }) = m.poll_action() else { panic!("no transfer") };
+    let Some(atfota_fota::Action::Start { id, source, resume }) = m.poll_action() else {
+        panic!("no transfer")
+    };
     let result = atfota_net::download(&source, resume.as_ref(), &atfota_net::Options::default(), &mut |ev| {
         match ev {
             atfota_net::Event::Started(info) => m.handle_started(id, info).unwrap(),

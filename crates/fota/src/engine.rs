@@ -592,8 +592,10 @@ impl<F: NorFlash> Engine<F> {
             dl.last_pct = Some(pct);
             self.events.push_back(Event::Progress(pct));
         }
-        let interval = (dl.total / CHECKPOINTS_PER_FILE)
-            .clamp(u64::from(self.geometry.sector_size), CHECKPOINT_MAX_INTERVAL.max(u64::from(self.geometry.sector_size)));
+        let interval = (dl.total / CHECKPOINTS_PER_FILE).clamp(
+            u64::from(self.geometry.sector_size),
+            CHECKPOINT_MAX_INTERVAL.max(u64::from(self.geometry.sector_size)),
+        );
         if u64::from(checkpoint) >= u64::from(dl.saved_checkpoint) + interval {
             self.apply(&[(KEY_DL_OFFSET, Some(&u64::from(checkpoint).to_le_bytes()))])
                 .map_err(|e| Failure::new(FailKind::Storage, e))?;
@@ -642,7 +644,10 @@ impl<F: NorFlash> Engine<F> {
         let got = writer.position();
         writer.flush(&mut self.flash).map_err(flash_failure)?;
         if got != dl.total {
-            return Err(Failure::new(FailKind::Server, format!("transfer ended after {got} of {} bytes", dl.total)));
+            return Err(Failure::new(
+                FailKind::Server,
+                format!("transfer ended after {got} of {} bytes", dl.total),
+            ));
         }
         self.events.push_back(Event::TransferComplete);
         self.judge_type(dl, true)?;
@@ -664,7 +669,8 @@ impl<F: NorFlash> Engine<F> {
         self.boot
             .request_upgrade(&mut self.flash, pages, false)
             .map_err(|e| Failure::new(FailKind::Storage, e.to_string()))?;
-        self.apply(&[(KEY_PENDING, Some(PENDING_SCHEDULED))]).map_err(|e| Failure::new(FailKind::Storage, e))?;
+        self.apply(&[(KEY_PENDING, Some(PENDING_SCHEDULED))])
+            .map_err(|e| Failure::new(FailKind::Storage, e))?;
         log::info!(
             "image {} ({} bytes) verified with key #{}; swap of {pages} pages requested",
             verified.header.version,

@@ -107,12 +107,18 @@ pub fn nl668_urc(line: &str) -> bool {
 /// Update on a Fibocom NL668: sends `gtota` (a whole `AT+GTOTA=...` line),
 /// follows `GTOTA DOWNLOADING`, waits for the automatic reboot (`RDY`) and
 /// `GTOTA UPGRADE SUCCESS`, then reads `AT+CGMR`. `progress` gets each percentage.
-pub fn nl668_update(s: &mut Session, gtota: &str, mut progress: impl FnMut(u8)) -> Result<UpdateReport, UpdateError> {
+pub fn nl668_update(
+    s: &mut Session,
+    gtota: &str,
+    mut progress: impl FnMut(u8),
+) -> Result<UpdateReport, UpdateError> {
     expect_ok(s, gtota)?;
     let done = s.wait_urc(
         |l| l == "RDY" || l.starts_with("GTOTA DOWNLOAD FAILED") || l.starts_with("GTOTA UPGRADE FAILED"),
         |l| {
-            if let Some(p) = l.strip_prefix("GTOTA DOWNLOADING: ").and_then(|p| p.strip_suffix('%')?.parse().ok()) {
+            if let Some(p) =
+                l.strip_prefix("GTOTA DOWNLOADING: ").and_then(|p| p.strip_suffix('%')?.parse().ok())
+            {
                 progress(p);
             }
         },

@@ -24,10 +24,7 @@ pub(crate) fn protected_area(area: &TlvArea<'_>) -> Result<(), ImageError> {
                 | kind::ED25519
                 | kind::SIG_PURE
         ) {
-            return Err(ImageError::MisplacedTlv {
-                name: tlv::name(entry.kind),
-                kind: entry.kind,
-            });
+            return Err(ImageError::MisplacedTlv { name: tlv::name(entry.kind), kind: entry.kind });
         }
         if entry.kind == kind::SEC_CNT {
             expect_len(&entry, 4)?;
@@ -60,11 +57,7 @@ pub(crate) fn hash(area: &TlvArea<'_>, digest: &[u8; 32]) -> Result<(), ImageErr
             _ => {}
         }
     }
-    if found {
-        Ok(())
-    } else {
-        Err(ImageError::MissingSha256)
-    }
+    if found { Ok(()) } else { Err(ImageError::MissingSha256) }
 }
 
 /// Finds a signature TLV that a trusted key verifies; returns that key's index in `keys`.
@@ -81,26 +74,13 @@ pub(crate) fn signature(
     let mut verdict = Verdict::default();
     for entry in area.iter() {
         match entry.kind {
-            kind::KEYHASH => {
-                named = Some(Named::find(
-                    entry.value,
-                    |i| hashes[i] == entry.value,
-                    keys.len(),
-                ))
-            }
+            kind::KEYHASH => named = Some(Named::find(entry.value, |i| hashes[i] == entry.value, keys.len())),
             kind::PUBKEY => {
-                named = Some(Named::find(
-                    entry.value,
-                    |i| keys[i].to_der() == entry.value,
-                    keys.len(),
-                ));
+                named = Some(Named::find(entry.value, |i| keys[i].to_der() == entry.value, keys.len()));
             }
             kind::ED25519 | kind::ECDSA => {
-                let algorithm = if entry.kind == kind::ED25519 {
-                    Algorithm::Ed25519
-                } else {
-                    Algorithm::EcdsaP256
-                };
+                let algorithm =
+                    if entry.kind == kind::ED25519 { Algorithm::Ed25519 } else { Algorithm::EcdsaP256 };
                 match &named {
                     Some(Named::Trusted(index)) => {
                         // A named key of the other algorithm cannot have made this signature.
@@ -115,16 +95,13 @@ pub(crate) fn signature(
                     }
                     None => {
                         let signer = (0..keys.len()).find(|&i| {
-                            keys[i].algorithm() == algorithm
-                                && keys[i].verifies(digest, entry.value)
+                            keys[i].algorithm() == algorithm && keys[i].verifies(digest, entry.value)
                         });
                         if let Some(index) = signer {
                             return Ok(index);
                         }
                         // The hash already matched, so this is most likely another key's work.
-                        verdict
-                            .untrusted
-                            .get_or_insert_with(|| "not named in the image".to_owned());
+                        verdict.untrusted.get_or_insert_with(|| "not named in the image".to_owned());
                     }
                 }
             }
@@ -146,9 +123,7 @@ enum Named {
 
 impl Named {
     fn find(value: &[u8], matches: impl Fn(usize) -> bool, count: usize) -> Self {
-        (0..count)
-            .find(|&i| matches(i))
-            .map_or_else(|| Named::Unknown(hex::encode(value)), Named::Trusted)
+        (0..count).find(|&i| matches(i)).map_or_else(|| Named::Unknown(hex::encode(value)), Named::Trusted)
     }
 }
 
@@ -175,10 +150,7 @@ impl Verdict {
 }
 
 fn unsupported(tlv_kind: u16) -> ImageError {
-    ImageError::UnsupportedSignature {
-        name: tlv::name(tlv_kind),
-        kind: tlv_kind,
-    }
+    ImageError::UnsupportedSignature { name: tlv::name(tlv_kind), kind: tlv_kind }
 }
 
 fn expect_len(entry: &Tlv<'_>, expected: usize) -> Result<(), ImageError> {
@@ -200,20 +172,13 @@ mod tests {
     use crate::{SigningKey, fixtures};
 
     fn area(entries: &[(u16, &[u8])]) -> Vec<u8> {
-        let tlvs: Vec<Tlv<'_>> = entries
-            .iter()
-            .map(|&(kind, value)| Tlv { kind, value })
-            .collect();
+        let tlvs: Vec<Tlv<'_>> = entries.iter().map(|&(kind, value)| Tlv { kind, value }).collect();
         let mut out = Vec::new();
         encode_area(&mut out, INFO_MAGIC, &tlvs).unwrap();
         out
     }
 
-    fn run(
-        entries: &[(u16, &[u8])],
-        digest: &[u8; 32],
-        keys: &[TrustedKey],
-    ) -> Result<usize, ImageError> {
+    fn run(entries: &[(u16, &[u8])], digest: &[u8; 32], keys: &[TrustedKey]) -> Result<usize, ImageError> {
         let bytes = area(entries);
         let area = TlvArea::parse(&bytes, INFO_MAGIC, 0).unwrap();
         hash(&area, digest)?;
@@ -234,11 +199,7 @@ mod tests {
         for (key, index) in [(&ed, 1), (&ec, 0)] {
             let (sig_kind, sig) = key.sign_digest(&digest).unwrap();
             let hash = key.public().key_hash();
-            let with_hash = [
-                (kind::SHA256, &digest[..]),
-                (kind::KEYHASH, &hash[..]),
-                (sig_kind, &sig[..]),
-            ];
+            let with_hash = [(kind::SHA256, &digest[..]), (kind::KEYHASH, &hash[..]), (sig_kind, &sig[..])];
             assert_eq!(run(&with_hash, &digest, &trusted).unwrap(), index);
             // Without KEYHASH every key of the right type is tried.
             let bare = [(kind::SHA256, &digest[..]), (sig_kind, &sig[..])];
@@ -259,146 +220,56 @@ mod tests {
             (vec![], "MissingSha256"),
             (vec![(kind::SHA256, &other)], "HashMismatch"),
             (vec![(kind::SHA256, &digest[..31])], "TlvLength"),
-            (
-                vec![(kind::SHA256, &digest), (kind::ED25519, &sig[..63])],
-                "TlvLength",
-            ),
-            (
-                vec![(kind::SHA256, &digest), (kind::KEYHASH, &ed_hash[..16])],
-                "TlvLength",
-            ),
+            (vec![(kind::SHA256, &digest), (kind::ED25519, &sig[..63])], "TlvLength"),
+            (vec![(kind::SHA256, &digest), (kind::KEYHASH, &ed_hash[..16])], "TlvLength"),
             (vec![(kind::SHA256, &digest)], "Unsigned"),
+            (vec![(kind::SHA256, &digest), (kind::KEYHASH, &ed_hash)], "Unsigned"),
+            (vec![(kind::SHA256, &digest), (kind::KEYHASH, &other), (kind::ED25519, &sig)], "UntrustedKey"),
             (
-                vec![(kind::SHA256, &digest), (kind::KEYHASH, &ed_hash)],
-                "Unsigned",
-            ),
-            (
-                vec![
-                    (kind::SHA256, &digest),
-                    (kind::KEYHASH, &other),
-                    (kind::ED25519, &sig),
-                ],
-                "UntrustedKey",
-            ),
-            (
-                vec![
-                    (kind::SHA256, &digest),
-                    (kind::KEYHASH, &ed_hash),
-                    (kind::ED25519, &[0; 64]),
-                ],
+                vec![(kind::SHA256, &digest), (kind::KEYHASH, &ed_hash), (kind::ED25519, &[0; 64])],
                 "BadSignature",
             ),
+            (vec![(kind::SHA256, &digest), (kind::ED25519, &[0; 64])], "UntrustedKey"),
+            (vec![(kind::SHA256, &digest), (kind::RSA2048, &[0; 256])], "UnsupportedSignature"),
             (
-                vec![(kind::SHA256, &digest), (kind::ED25519, &[0; 64])],
-                "UntrustedKey",
-            ),
-            (
-                vec![(kind::SHA256, &digest), (kind::RSA2048, &[0; 256])],
+                vec![(kind::SHA256, &digest), (kind::KEYHASH, &other), (kind::RSA3072, &[0; 384])],
                 "UnsupportedSignature",
             ),
             (
-                vec![
-                    (kind::SHA256, &digest),
-                    (kind::KEYHASH, &other),
-                    (kind::RSA3072, &[0; 384]),
-                ],
+                vec![(kind::SHA512, &[0; 64]), (kind::SIG_PURE, &[1]), (kind::ED25519, &sig)],
                 "UnsupportedSignature",
             ),
-            (
-                vec![
-                    (kind::SHA512, &[0; 64]),
-                    (kind::SIG_PURE, &[1]),
-                    (kind::ED25519, &sig),
-                ],
-                "UnsupportedSignature",
-            ),
-            (
-                vec![(kind::SHA256, &digest), (kind::ECDSA, &sig)],
-                "UntrustedKey",
-            ),
+            (vec![(kind::SHA256, &digest), (kind::ECDSA, &sig)], "UntrustedKey"),
             // A trusted ECDSA key named, then an Ed25519 signature: that key did not sign it.
-            (
-                vec![
-                    (kind::SHA256, &digest),
-                    (kind::KEYHASH, &ec_hash),
-                    (kind::ED25519, &sig),
-                ],
-                "BadSignature",
-            ),
+            (vec![(kind::SHA256, &digest), (kind::KEYHASH, &ec_hash), (kind::ED25519, &sig)], "BadSignature"),
         ];
         for (entries, want) in cases {
             let err = run(&entries, &digest, &trusted).unwrap_err();
-            assert!(
-                format!("{err:?}").starts_with(want),
-                "{entries:02x?}: want {want}, got {err:?}"
-            );
+            assert!(format!("{err:?}").starts_with(want), "{entries:02x?}: want {want}, got {err:?}");
         }
         // No trusted key at all: a valid signature is still "not trusted".
         let ok = [(kind::SHA256, &digest[..]), (kind::ED25519, &sig[..])];
-        assert!(matches!(
-            run(&ok, &digest, &[]),
-            Err(ImageError::UntrustedKey { .. })
-        ));
+        assert!(matches!(run(&ok, &digest, &[]), Err(ImageError::UntrustedKey { .. })));
         // A second, valid signature after a bad one is accepted, as MCUboot does.
-        let two = [
-            (kind::SHA256, &digest[..]),
-            (kind::ED25519, &[0; 64][..]),
-            (kind::ED25519, &sig[..]),
-        ];
+        let two = [(kind::SHA256, &digest[..]), (kind::ED25519, &[0; 64][..]), (kind::ED25519, &sig[..])];
         assert_eq!(run(&two, &digest, &trusted).unwrap(), 1);
     }
 
     #[test]
     fn protected_area_refuses_hashes_keys_and_signatures() {
         let mut bytes = Vec::new();
-        encode_area(
-            &mut bytes,
-            PROT_INFO_MAGIC,
-            &[Tlv {
-                kind: kind::SEC_CNT,
-                value: &[7, 0, 0, 0],
-            }],
-        )
-        .unwrap();
-        assert!(protected_area(&TlvArea::parse(&bytes, PROT_INFO_MAGIC, 0).unwrap()).is_ok());
-        for misplaced in [
-            kind::SHA256,
-            kind::KEYHASH,
-            kind::ED25519,
-            kind::ECDSA,
-            kind::SIG_PURE,
-        ] {
-            let mut bytes = Vec::new();
-            encode_area(
-                &mut bytes,
-                PROT_INFO_MAGIC,
-                &[Tlv {
-                    kind: misplaced,
-                    value: &[0; 32],
-                }],
-            )
+        encode_area(&mut bytes, PROT_INFO_MAGIC, &[Tlv { kind: kind::SEC_CNT, value: &[7, 0, 0, 0] }])
             .unwrap();
-            let err =
-                protected_area(&TlvArea::parse(&bytes, PROT_INFO_MAGIC, 0).unwrap()).unwrap_err();
+        assert!(protected_area(&TlvArea::parse(&bytes, PROT_INFO_MAGIC, 0).unwrap()).is_ok());
+        for misplaced in [kind::SHA256, kind::KEYHASH, kind::ED25519, kind::ECDSA, kind::SIG_PURE] {
+            let mut bytes = Vec::new();
+            encode_area(&mut bytes, PROT_INFO_MAGIC, &[Tlv { kind: misplaced, value: &[0; 32] }]).unwrap();
+            let err = protected_area(&TlvArea::parse(&bytes, PROT_INFO_MAGIC, 0).unwrap()).unwrap_err();
             assert!(matches!(err, ImageError::MisplacedTlv { kind, .. } if kind == misplaced));
         }
         let mut bytes = Vec::new();
-        encode_area(
-            &mut bytes,
-            PROT_INFO_MAGIC,
-            &[Tlv {
-                kind: kind::SEC_CNT,
-                value: &[7],
-            }],
-        )
-        .unwrap();
+        encode_area(&mut bytes, PROT_INFO_MAGIC, &[Tlv { kind: kind::SEC_CNT, value: &[7] }]).unwrap();
         let err = protected_area(&TlvArea::parse(&bytes, PROT_INFO_MAGIC, 0).unwrap()).unwrap_err();
-        assert!(matches!(
-            err,
-            ImageError::TlvLength {
-                kind: kind::SEC_CNT,
-                ..
-            }
-        ));
+        assert!(matches!(err, ImageError::TlvLength { kind: kind::SEC_CNT, .. }));
     }
 }

@@ -77,29 +77,14 @@ mod tests {
         let cases: &[(&[u8], Detection)] = &[
             (&[], Detection::NeedMore),
             (&[0x3d, 0xb8, 0xf3], Detection::NeedMore),
-            (
-                &[0x3d, 0xb8, 0xf3, 0x96],
-                Detection::Kind(ImageKind::McubootApp),
-            ),
-            (
-                &[0x3d, 0xb8, 0xf3, 0x96, 0, 0, 0, 0, 9],
-                Detection::Kind(ImageKind::McubootApp),
-            ),
+            (&[0x3d, 0xb8, 0xf3, 0x96], Detection::Kind(ImageKind::McubootApp)),
+            (&[0x3d, 0xb8, 0xf3, 0x96, 0, 0, 0, 0, 9], Detection::Kind(ImageKind::McubootApp)),
             (&[0, 0, 0, 0, 0x6d, 0x65, 0x44], Detection::NeedMore),
-            (
-                &[0, 0, 0, 0, 0x6d, 0x65, 0x44, 0x75],
-                Detection::Kind(ImageKind::ModemDelta),
-            ),
+            (&[0, 0, 0, 0, 0x6d, 0x65, 0x44, 0x75], Detection::Kind(ImageKind::ModemDelta)),
             // A delta magic wins over a full-modem magic, as in Nordic's order.
-            (
-                &[0xd2, 0x84, 0, 0, 0x6d, 0x65, 0x44, 0x75],
-                Detection::Kind(ImageKind::ModemDelta),
-            ),
+            (&[0xd2, 0x84, 0, 0, 0x6d, 0x65, 0x44, 0x75], Detection::Kind(ImageKind::ModemDelta)),
             (&[0xd2, 0x84], Detection::NeedMore),
-            (
-                &[0xd2, 0x84, 1, 2, 3, 4, 5, 6],
-                Detection::Kind(ImageKind::ModemFull),
-            ),
+            (&[0xd2, 0x84, 1, 2, 3, 4, 5, 6], Detection::Kind(ImageKind::ModemFull)),
             (&[0x84, 0xd2, 1, 2, 3, 4, 5, 6], Detection::Unknown),
             (&[0x96, 0xf3, 0xb8, 0x3d, 0, 0, 0, 0], Detection::Unknown),
             (&[0xff; 8], Detection::Unknown),

@@ -86,9 +86,7 @@ pub enum ImageError {
         len: u16,
     },
     /// The protected TLV area's length disagrees with the header's `protect_tlv_size`.
-    #[error(
-        "protected TLV area is {area} bytes but the header says {header}: the image is corrupt"
-    )]
+    #[error("protected TLV area is {area} bytes but the header says {header}: the image is corrupt")]
     ProtectedSizeMismatch {
         /// `protect_tlv_size` from the header.
         header: u16,

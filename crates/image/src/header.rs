@@ -85,18 +85,12 @@ impl ImageHeader {
         }
         let hdr_size = le_u16(bytes, field::HDR_SIZE);
         if usize::from(hdr_size) < Self::LEN || hdr_size > MAX_HDR_SIZE {
-            return Err(ImageError::HeaderSize {
-                hdr_size,
-                max: MAX_HDR_SIZE,
-            });
+            return Err(ImageError::HeaderSize { hdr_size, max: MAX_HDR_SIZE });
         }
         let protect_tlv_size = le_u16(bytes, field::PROTECT_TLV_SIZE);
         if protect_tlv_size != 0 && usize::from(protect_tlv_size) < crate::tlv::INFO_LEN {
             let offset = u64::from(hdr_size) + u64::from(le_u32(bytes, field::IMG_SIZE));
-            return Err(ImageError::TlvAreaLength {
-                offset,
-                len: protect_tlv_size,
-            });
+            return Err(ImageError::TlvAreaLength { offset, len: protect_tlv_size });
         }
         Ok(ImageHeader {
             load_addr: le_u32(bytes, field::LOAD_ADDR),
@@ -180,9 +174,8 @@ mod tests {
 
     /// The header imgtool wrote for testdata/images/signed-ed25519.bin.
     const FIXTURE: [u8; 32] = [
-        0x3d, 0xb8, 0xf3, 0x96, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0xb7, 0x0b, 0x00,
-        0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x02, 0x03, 0x00, 0x04, 0x00, 0x00, 0x00, 0x00, 0x00,
-        0x00, 0x00,
+        0x3d, 0xb8, 0xf3, 0x96, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0xb7, 0x0b, 0x00, 0x00, 0x00,
+        0x00, 0x00, 0x00, 0x01, 0x02, 0x03, 0x00, 0x04, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
     ];
 
     fn fixture_header() -> ImageHeader {
@@ -192,12 +185,7 @@ mod tests {
             protect_tlv_size: 0,
             img_size: 2999,
             flags: 0,
-            version: ImageVersion {
-                major: 1,
-                minor: 2,
-                revision: 3,
-                build: 4,
-            },
+            version: ImageVersion { major: 1, minor: 2, revision: 3, build: 4 },
         }
     }
 
@@ -221,39 +209,24 @@ mod tests {
         header.img_size = u32::MAX;
         header.hdr_size = u16::MAX;
         header.protect_tlv_size = u16::MAX;
-        assert_eq!(
-            header.hashed_len(),
-            2 * u64::from(u16::MAX) + u64::from(u32::MAX)
-        );
+        assert_eq!(header.hashed_len(), 2 * u64::from(u16::MAX) + u64::from(u32::MAX));
     }
 
     #[test]
     fn rejects_structural_errors() {
-        assert!(matches!(
-            ImageHeader::parse(&FIXTURE[..31]),
-            Err(ImageError::HeaderTooShort { len: 31 })
-        ));
+        assert!(matches!(ImageHeader::parse(&FIXTURE[..31]), Err(ImageError::HeaderTooShort { len: 31 })));
         let mut bad = FIXTURE;
         bad[0] = 0x3e;
-        assert!(matches!(
-            ImageHeader::parse(&bad),
-            Err(ImageError::BadMagic { found: 0x96f3_b83e })
-        ));
+        assert!(matches!(ImageHeader::parse(&bad), Err(ImageError::BadMagic { found: 0x96f3_b83e })));
         for hdr_size in [0u16, 31, MAX_HDR_SIZE + 1, u16::MAX] {
             let mut bad = FIXTURE;
             bad[8..10].copy_from_slice(&hdr_size.to_le_bytes());
             let err = ImageHeader::parse(&bad).unwrap_err();
-            assert!(
-                matches!(err, ImageError::HeaderSize { hdr_size: h, .. } if h == hdr_size),
-                "{err}"
-            );
+            assert!(matches!(err, ImageError::HeaderSize { hdr_size: h, .. } if h == hdr_size), "{err}");
         }
         let mut bad = FIXTURE;
         bad[10..12].copy_from_slice(&3u16.to_le_bytes());
-        assert!(matches!(
-            ImageHeader::parse(&bad),
-            Err(ImageError::TlvAreaLength { len: 3, .. })
-        ));
+        assert!(matches!(ImageHeader::parse(&bad), Err(ImageError::TlvAreaLength { len: 3, .. })));
     }
 
     #[test]
@@ -267,35 +240,14 @@ mod tests {
 
     #[test]
     fn bootability_names_the_flag() {
-        let with = |flags| {
-            ImageHeader {
-                flags,
-                ..fixture_header()
-            }
-            .check_bootable()
-        };
+        let with = |flags| ImageHeader { flags, ..fixture_header() }.check_bootable();
         assert!(with(0).is_ok());
         assert!(with(flags::RAM_LOAD | flags::ROM_FIXED | flags::PIC).is_ok());
-        assert!(matches!(
-            with(flags::ENCRYPTED_AES128),
-            Err(ImageError::Encrypted { .. })
-        ));
-        assert!(matches!(
-            with(flags::ENCRYPTED_AES256),
-            Err(ImageError::Encrypted { .. })
-        ));
-        assert!(matches!(
-            with(flags::COMPRESSED_LZMA1),
-            Err(ImageError::Compressed { .. })
-        ));
-        assert!(matches!(
-            with(flags::COMPRESSED_LZMA2),
-            Err(ImageError::Compressed { .. })
-        ));
-        assert!(matches!(
-            with(flags::NON_BOOTABLE),
-            Err(ImageError::NonBootable { flags: 0x10 })
-        ));
+        assert!(matches!(with(flags::ENCRYPTED_AES128), Err(ImageError::Encrypted { .. })));
+        assert!(matches!(with(flags::ENCRYPTED_AES256), Err(ImageError::Encrypted { .. })));
+        assert!(matches!(with(flags::COMPRESSED_LZMA1), Err(ImageError::Compressed { .. })));
+        assert!(matches!(with(flags::COMPRESSED_LZMA2), Err(ImageError::Compressed { .. })));
+        assert!(matches!(with(flags::NON_BOOTABLE), Err(ImageError::NonBootable { flags: 0x10 })));
     }
 
     fn any_header() -> impl Strategy<Value = ImageHeader> {
@@ -321,12 +273,7 @@ mod tests {
                     protect_tlv_size,
                     img_size,
                     flags,
-                    version: ImageVersion {
-                        major,
-                        minor,
-                        revision,
-                        build,
-                    },
+                    version: ImageVersion { major, minor, revision, build },
                 },
             )
     }

@@ -32,9 +32,7 @@ mod version;
 #[cfg(test)]
 mod fixtures;
 
-pub use detect::{
-    DETECT_LEN, Detection, ImageKind, MCUBOOT_MAGIC, MODEM_DELTA_MAGIC, MODEM_FULL_MAGIC,
-};
+pub use detect::{DETECT_LEN, Detection, ImageKind, MCUBOOT_MAGIC, MODEM_DELTA_MAGIC, MODEM_FULL_MAGIC};
 pub use error::ImageError;
 pub use header::{ImageHeader, MAX_HDR_SIZE, flags};
 pub use sign::{SignOptions, sign};

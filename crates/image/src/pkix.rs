@@ -25,29 +25,18 @@ const RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1
 const X25519: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.101.110");
 
 /// Decodes a PEM document that must carry `label`; `hint` is appended when it does not.
-pub(crate) fn decode_pem(
-    text: &str,
-    label: &'static str,
-    hint: &'static str,
-) -> Result<Vec<u8>, ImageError> {
-    let (found, der) = pem::decode_vec(text.trim().as_bytes()).map_err(|e| ImageError::Pem {
-        reason: e.to_string(),
-    })?;
+pub(crate) fn decode_pem(text: &str, label: &'static str, hint: &'static str) -> Result<Vec<u8>, ImageError> {
+    let (found, der) =
+        pem::decode_vec(text.trim().as_bytes()).map_err(|e| ImageError::Pem { reason: e.to_string() })?;
     if found != label {
-        return Err(ImageError::PemLabel {
-            expected: label,
-            found: found.to_owned(),
-            hint,
-        });
+        return Err(ImageError::PemLabel { expected: label, found: found.to_owned(), hint });
     }
     Ok(der)
 }
 
 /// Maps an X.509/PKCS#8 algorithm identifier to a supported algorithm or a clear refusal.
 pub(crate) fn identify(algorithm: &AlgorithmIdentifierRef<'_>) -> Result<Algorithm, ImageError> {
-    let unsupported = |name: &str| ImageError::UnsupportedKey {
-        algorithm: name.to_owned(),
-    };
+    let unsupported = |name: &str| ImageError::UnsupportedKey { algorithm: name.to_owned() };
     match algorithm.oid {
         ED25519 => Ok(Algorithm::Ed25519),
         EC_PUBLIC_KEY => match algorithm.parameters_oid() {
@@ -64,7 +53,5 @@ pub(crate) fn identify(algorithm: &AlgorithmIdentifierRef<'_>) -> Result<Algorit
 
 /// Wraps a decoder error as an invalid-key error.
 pub(crate) fn invalid(error: impl std::fmt::Display) -> ImageError {
-    ImageError::InvalidKey {
-        reason: error.to_string(),
-    }
+    ImageError::InvalidKey { reason: error.to_string() }
 }

@@ -23,11 +23,7 @@ pub struct SignOptions {
 
 impl Default for SignOptions {
     fn default() -> Self {
-        SignOptions {
-            version: ImageVersion::default(),
-            header_size: 0x200,
-            load_addr: 0,
-        }
+        SignOptions { version: ImageVersion::default(), header_size: 0x200, load_addr: 0 }
     }
 }
 
@@ -37,22 +33,16 @@ const ERASED: u8 = 0xff;
 /// Wraps `payload` into a signed MCUboot image.
 pub fn sign(payload: &[u8], opts: &SignOptions, key: &SigningKey) -> Result<Vec<u8>, ImageError> {
     if usize::from(opts.header_size) < ImageHeader::LEN {
-        return Err(ImageError::SignHeaderSize {
-            header_size: opts.header_size,
-        });
+        return Err(ImageError::SignHeaderSize { header_size: opts.header_size });
     }
-    let img_size = u32::try_from(payload.len())
-        .map_err(|_| ImageError::PayloadTooLarge { len: payload.len() })?;
+    let img_size =
+        u32::try_from(payload.len()).map_err(|_| ImageError::PayloadTooLarge { len: payload.len() })?;
     let header = ImageHeader {
         load_addr: opts.load_addr,
         hdr_size: opts.header_size,
         protect_tlv_size: 0,
         img_size,
-        flags: if opts.load_addr != 0 {
-            flags::RAM_LOAD
-        } else {
-            0
-        },
+        flags: if opts.load_addr != 0 { flags::RAM_LOAD } else { 0 },
         version: opts.version,
     };
     let mut image = Vec::with_capacity(usize::from(opts.header_size) + payload.len() + 0x100);
@@ -64,18 +54,9 @@ pub fn sign(payload: &[u8], opts: &SignOptions, key: &SigningKey) -> Result<Vec<
     let key_hash = key.public().key_hash();
     let (signature_kind, signature) = key.sign_digest(&digest)?;
     let entries = [
-        Tlv {
-            kind: kind::SHA256,
-            value: &digest,
-        },
-        Tlv {
-            kind: kind::KEYHASH,
-            value: &key_hash,
-        },
-        Tlv {
-            kind: signature_kind,
-            value: &signature,
-        },
+        Tlv { kind: kind::SHA256, value: &digest },
+        Tlv { kind: kind::KEYHASH, value: &key_hash },
+        Tlv { kind: signature_kind, value: &signature },
     ];
     tlv::encode_area(&mut image, tlv::INFO_MAGIC, &entries)?;
     Ok(image)
@@ -88,10 +69,7 @@ mod tests {
     use crate::{TrustedKey, fixtures, verify_reader};
 
     fn imgtool_options() -> SignOptions {
-        SignOptions {
-            version: "1.2.3+4".parse().unwrap(),
-            ..SignOptions::default()
-        }
+        SignOptions { version: "1.2.3+4".parse().unwrap(), ..SignOptions::default() }
     }
 
     #[test]
@@ -110,16 +88,8 @@ mod tests {
                 hex::encode(expected)
             );
         }
-        let dev = sign(
-            fixtures::PAYLOAD,
-            &imgtool_options(),
-            &SigningKey::development(),
-        )
-        .unwrap();
-        assert!(
-            dev == fixtures::SIGNED_DEV,
-            "differs from imgtool's signed-dev.bin"
-        );
+        let dev = sign(fixtures::PAYLOAD, &imgtool_options(), &SigningKey::development()).unwrap();
+        assert!(dev == fixtures::SIGNED_DEV, "differs from imgtool's signed-dev.bin");
     }
 
     #[test]
@@ -129,13 +99,9 @@ mod tests {
         // Header and body are identical; the TLV area differs only in the signature (whose
         // DER length, 70 to 72 bytes, also shows in the area's total length).
         let body_end = 0x200 + fixtures::PAYLOAD.len();
-        assert!(
-            image[..body_end] == fixtures::SIGNED_ECDSA[..body_end],
-            "header or body differ"
-        );
+        assert!(image[..body_end] == fixtures::SIGNED_ECDSA[..body_end], "header or body differ");
         let ours = TlvArea::parse(&image[body_end..], tlv::INFO_MAGIC, 0).unwrap();
-        let theirs =
-            TlvArea::parse(&fixtures::SIGNED_ECDSA[body_end..], tlv::INFO_MAGIC, 0).unwrap();
+        let theirs = TlvArea::parse(&fixtures::SIGNED_ECDSA[body_end..], tlv::INFO_MAGIC, 0).unwrap();
         let kinds = |area: &TlvArea<'_>| area.iter().map(|t| t.kind).collect::<Vec<_>>();
         assert_eq!(kinds(&ours), [kind::SHA256, kind::KEYHASH, kind::ECDSA]);
         assert_eq!(kinds(&ours), kinds(&theirs));
@@ -149,11 +115,7 @@ mod tests {
 
     #[test]
     fn load_address_sets_ram_load_like_imgtool() {
-        let opts = SignOptions {
-            load_addr: 0x2000_0000,
-            header_size: 0x20,
-            ..SignOptions::default()
-        };
+        let opts = SignOptions { load_addr: 0x2000_0000, header_size: 0x20, ..SignOptions::default() };
         let image = sign(b"abc", &opts, &SigningKey::development()).unwrap();
         let header = ImageHeader::parse(&image).unwrap();
         assert_eq!(header.flags, flags::RAM_LOAD);
@@ -165,24 +127,15 @@ mod tests {
 
     #[test]
     fn empty_payload_and_minimal_header_verify() {
-        let opts = SignOptions {
-            header_size: 0x20,
-            ..SignOptions::default()
-        };
+        let opts = SignOptions { header_size: 0x20, ..SignOptions::default() };
         let image = sign(&[], &opts, &SigningKey::development()).unwrap();
         assert!(verify_reader(&image[..], 1 << 20, &[TrustedKey::development()]).is_ok());
     }
 
     #[test]
     fn refuses_a_header_smaller_than_the_fixed_part() {
-        let opts = SignOptions {
-            header_size: 0x1f,
-            ..SignOptions::default()
-        };
+        let opts = SignOptions { header_size: 0x1f, ..SignOptions::default() };
         let err = sign(b"x", &opts, &SigningKey::development()).unwrap_err();
-        assert!(matches!(
-            err,
-            ImageError::SignHeaderSize { header_size: 0x1f }
-        ));
+        assert!(matches!(err, ImageError::SignHeaderSize { header_size: 0x1f }));
     }
 }

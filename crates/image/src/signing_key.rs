@@ -72,8 +72,7 @@ impl SigningKey {
             Inner::Ed25519(key) => Ok((kind::ED25519, key.sign(digest).to_bytes().to_vec())),
             Inner::EcdsaP256(key) => {
                 // RFC 6979 deterministic nonce; the verifier cannot tell it from imgtool's random one.
-                let signature: p256::ecdsa::DerSignature =
-                    key.sign_prehash(digest).map_err(pkix::invalid)?;
+                let signature: p256::ecdsa::DerSignature = key.sign_prehash(digest).map_err(pkix::invalid)?;
                 Ok((kind::ECDSA, signature.as_bytes().to_vec()))
             }
         }
@@ -114,10 +113,7 @@ mod tests {
 
     #[test]
     fn development_key_loads() {
-        assert_eq!(
-            SigningKey::development().public(),
-            TrustedKey::development()
-        );
+        assert_eq!(SigningKey::development().public(), TrustedKey::development());
     }
 
     #[test]
@@ -139,9 +135,7 @@ mod tests {
             shown.contains("Ed25519") && shown.contains(&hex::encode(key.public().key_hash())),
             "{shown}"
         );
-        let Inner::Ed25519(inner) = &key.0 else {
-            panic!("development key is Ed25519")
-        };
+        let Inner::Ed25519(inner) = &key.0 else { panic!("development key is Ed25519") };
         assert!(!shown.contains(&hex::encode(inner.as_bytes())), "{shown}");
     }
 
@@ -150,17 +144,12 @@ mod tests {
         let err = SigningKey::from_pem(fixtures::TRUSTED_PUB).unwrap_err();
         assert!(matches!(err, ImageError::PemLabel { found, .. } if found == "PUBLIC KEY"));
         let err = SigningKey::from_pem(fixtures::ENCRYPTED_PRIV).unwrap_err();
-        assert!(
-            matches!(err, ImageError::PemLabel { found, .. } if found == "ENCRYPTED PRIVATE KEY")
-        );
+        assert!(matches!(err, ImageError::PemLabel { found, .. } if found == "ENCRYPTED PRIVATE KEY"));
         let err = SigningKey::from_pem(fixtures::P384_PRIV).unwrap_err();
         assert!(
             matches!(&err, ImageError::UnsupportedKey { algorithm } if algorithm == "ECDSA P-384"),
             "{err}"
         );
-        assert!(matches!(
-            SigningKey::from_pem(""),
-            Err(ImageError::Pem { .. })
-        ));
+        assert!(matches!(SigningKey::from_pem(""), Err(ImageError::Pem { .. })));
     }
 }

@@ -69,9 +69,7 @@ pub fn verify_reader<R: Read>(
     let mut verifier = StreamVerifier::new(limit);
     let mut buffer = vec![0; 0x1_0000];
     loop {
-        let wanted = usize::try_from(verifier.needed())
-            .unwrap_or(usize::MAX)
-            .min(buffer.len());
+        let wanted = usize::try_from(verifier.needed()).unwrap_or(usize::MAX).min(buffer.len());
         if wanted == 0 {
             break;
         }
@@ -152,22 +150,11 @@ impl StreamVerifier {
                 Some(total) => format!("the image is {total}"),
                 None => "the image's size is not known yet".to_owned(),
             };
-            return Err(ImageError::Truncated {
-                seen: self.seen,
-                expected,
-            });
+            return Err(ImageError::Truncated { seen: self.seen, expected });
         };
         let verdict = check::signature(&self.unprotected()?, &digest, keys);
-        log::debug!(
-            "image {} ({total_len} bytes): signature {verdict:?}",
-            header.version
-        );
-        Ok(VerifiedImage {
-            header,
-            digest,
-            total_len,
-            key_index: verdict?,
-        })
+        log::debug!("image {} ({total_len} bytes): signature {verdict:?}", header.version);
+        Ok(VerifiedImage { header, digest, total_len, key_index: verdict? })
     }
 
     /// Absolute offset where the current stage ends.
@@ -185,10 +172,7 @@ impl StreamVerifier {
     fn absorb(&mut self, mut data: &[u8]) -> Result<(), ImageError> {
         let fed = self.seen.saturating_add(data.len() as u64);
         if fed > self.limit {
-            return Err(ImageError::TooLarge {
-                len: fed,
-                limit: self.limit,
-            });
+            return Err(ImageError::TooLarge { len: fed, limit: self.limit });
         }
         loop {
             let end = self.stage_end();
@@ -200,8 +184,7 @@ impl StreamVerifier {
             if data.is_empty() {
                 return Ok(());
             }
-            let take =
-                usize::try_from(end - self.seen).map_or(data.len(), |left| left.min(data.len()));
+            let take = usize::try_from(end - self.seen).map_or(data.len(), |left| left.min(data.len()));
             let (chunk, rest) = data.split_at(take);
             self.consume(chunk);
             self.seen += take as u64;
@@ -222,10 +205,7 @@ impl StreamVerifier {
                 self.hasher.update(chunk);
                 // Keep only the protected-area part of a chunk that may straddle body and area.
                 let skip = header.tlv_offset().saturating_sub(self.seen);
-                if let Some(area) = usize::try_from(skip)
-                    .ok()
-                    .and_then(|skip| chunk.get(skip..))
-                {
+                if let Some(area) = usize::try_from(skip).ok().and_then(|skip| chunk.get(skip..)) {
                     self.tlvs.extend_from_slice(area);
                 }
             }
@@ -243,8 +223,7 @@ impl StreamVerifier {
                 // Even the smallest unprotected area must fit, so a huge claim fails right here.
                 self.check_limit(header.hashed_len() + INFO_LEN as u64)?;
                 check_tlv_len(u64::from(header.protect_tlv_size) + INFO_LEN as u64)?;
-                self.tlvs
-                    .reserve_exact(usize::from(header.protect_tlv_size) + INFO_LEN);
+                self.tlvs.reserve_exact(usize::from(header.protect_tlv_size) + INFO_LEN);
                 self.header = Some(header);
                 Stage::Hashed
             }
@@ -280,40 +259,28 @@ impl StreamVerifier {
                 area: info.total_len,
             });
         }
-        check::protected_area(&TlvArea::parse(
-            &self.tlvs,
-            tlv::PROT_INFO_MAGIC,
-            header.tlv_offset(),
-        )?)
+        check::protected_area(&TlvArea::parse(&self.tlvs, tlv::PROT_INFO_MAGIC, header.tlv_offset())?)
     }
 
     fn read_tlv_info(&mut self) -> Result<(), ImageError> {
-        let (protect, offset) = self
-            .header
-            .map_or((0, 0), |h| (h.protect_tlv_size, h.hashed_len()));
+        let (protect, offset) = self.header.map_or((0, 0), |h| (h.protect_tlv_size, h.hashed_len()));
         let info = tlv_info(self.tlvs.get(usize::from(protect)..).unwrap_or_default());
         if info.magic == tlv::PROT_INFO_MAGIC && protect == 0 {
             // A protected area the header does not account for: its bytes were not hashed.
-            return Err(ImageError::ProtectedSizeMismatch {
-                header: 0,
-                area: info.total_len,
-            });
+            return Err(ImageError::ProtectedSizeMismatch { header: 0, area: info.total_len });
         }
         info.check(tlv::INFO_MAGIC, offset)?;
         check_tlv_len(u64::from(protect) + u64::from(info.total_len))?;
         let total = offset + u64::from(info.total_len);
         self.check_limit(total)?;
         // `check` above guaranteed total_len >= INFO_LEN.
-        self.tlvs
-            .reserve_exact(usize::from(info.total_len).saturating_sub(INFO_LEN));
+        self.tlvs.reserve_exact(usize::from(info.total_len).saturating_sub(INFO_LEN));
         self.total_len = Some(total);
         Ok(())
     }
 
     fn unprotected(&self) -> Result<TlvArea<'_>, ImageError> {
-        let (protect, offset) = self
-            .header
-            .map_or((0, 0), |h| (h.protect_tlv_size, h.hashed_len()));
+        let (protect, offset) = self.header.map_or((0, 0), |h| (h.protect_tlv_size, h.hashed_len()));
         // The stages put exactly `protect` bytes before the unprotected area; an empty slice
         // would only give a parse error, never a panic.
         let area = self.tlvs.get(usize::from(protect)..).unwrap_or_default();
@@ -322,10 +289,7 @@ impl StreamVerifier {
 
     fn check_limit(&self, len: u64) -> Result<(), ImageError> {
         if len > self.limit {
-            return Err(ImageError::TooLarge {
-                len,
-                limit: self.limit,
-            });
+            return Err(ImageError::TooLarge { len, limit: self.limit });
         }
         Ok(())
     }
@@ -333,10 +297,7 @@ impl StreamVerifier {
 
 fn check_tlv_len(len: u64) -> Result<(), ImageError> {
     if len > MAX_TLV_LEN {
-        return Err(ImageError::TlvTooLarge {
-            len,
-            max: MAX_TLV_LEN,
-        });
+        return Err(ImageError::TlvTooLarge { len, max: MAX_TLV_LEN });
     }
     Ok(())
 }

@@ -99,17 +99,10 @@ impl TlvInfo {
     /// Checks the magic and that the area can hold its own header; `offset` is for messages.
     pub fn check(&self, expected_magic: u16, offset: u64) -> Result<(), ImageError> {
         if self.magic != expected_magic {
-            return Err(ImageError::TlvAreaMagic {
-                offset,
-                expected: expected_magic,
-                found: self.magic,
-            });
+            return Err(ImageError::TlvAreaMagic { offset, expected: expected_magic, found: self.magic });
         }
         if usize::from(self.total_len) < INFO_LEN {
-            return Err(ImageError::TlvAreaLength {
-                offset,
-                len: self.total_len,
-            });
+            return Err(ImageError::TlvAreaLength { offset, len: self.total_len });
         }
         Ok(())
     }
@@ -146,15 +139,11 @@ impl<'a> TlvArea<'a> {
         while at < bytes.len() {
             let entry_offset = offset + at as u64;
             let Some(&[_, _, lo, hi]) = bytes.get(at..at + INFO_LEN) else {
-                return Err(ImageError::TlvOverrun {
-                    offset: entry_offset,
-                });
+                return Err(ImageError::TlvOverrun { offset: entry_offset });
             };
             let end = at + INFO_LEN + usize::from(u16::from_le_bytes([lo, hi]));
             if end > bytes.len() {
-                return Err(ImageError::TlvOverrun {
-                    offset: entry_offset,
-                });
+                return Err(ImageError::TlvOverrun { offset: entry_offset });
             }
             at = end;
         }
@@ -188,16 +177,9 @@ impl<'a> TlvArea<'a> {
 }
 
 /// Appends a TLV area with these entries to `out`.
-pub(crate) fn encode_area(
-    out: &mut Vec<u8>,
-    magic: u16,
-    entries: &[Tlv<'_>],
-) -> Result<(), ImageError> {
+pub(crate) fn encode_area(out: &mut Vec<u8>, magic: u16, entries: &[Tlv<'_>]) -> Result<(), ImageError> {
     let body: usize = entries.iter().map(|tlv| INFO_LEN + tlv.value.len()).sum();
-    let too_large = || ImageError::TlvTooLarge {
-        len: (INFO_LEN + body) as u64,
-        max: u64::from(u16::MAX),
-    };
+    let too_large = || ImageError::TlvTooLarge { len: (INFO_LEN + body) as u64, max: u64::from(u16::MAX) };
     let total = u16::try_from(INFO_LEN + body).map_err(|_| too_large())?;
     out.extend_from_slice(&magic.to_le_bytes());
     out.extend_from_slice(&total.to_le_bytes());
@@ -212,10 +194,7 @@ pub(crate) fn encode_area(
 }
 
 fn truncated(have: usize, need: usize) -> ImageError {
-    ImageError::Truncated {
-        seen: have as u64,
-        expected: format!("a TLV area needs {need}"),
-    }
+    ImageError::Truncated { seen: have as u64, expected: format!("a TLV area needs {need}") }
 }
 
 #[cfg(test)]
@@ -231,30 +210,20 @@ mod tests {
         let area = TlvArea::parse(&image[at..], INFO_MAGIC, at as u64).unwrap();
         assert_eq!(area.len(), 144);
         let kinds: Vec<(u16, usize)> = area.iter().map(|t| (t.kind, t.value.len())).collect();
-        assert_eq!(
-            kinds,
-            [(kind::SHA256, 32), (kind::KEYHASH, 32), (kind::ED25519, 64)]
-        );
+        assert_eq!(kinds, [(kind::SHA256, 32), (kind::KEYHASH, 32), (kind::ED25519, 64)]);
     }
 
     #[test]
     fn rejects_bad_areas() {
         assert!(matches!(
             TlvArea::parse(&[0x08, 0x69, 4, 0], INFO_MAGIC, 7),
-            Err(ImageError::TlvAreaMagic {
-                offset: 7,
-                expected: INFO_MAGIC,
-                found: PROT_INFO_MAGIC
-            })
+            Err(ImageError::TlvAreaMagic { offset: 7, expected: INFO_MAGIC, found: PROT_INFO_MAGIC })
         ));
         assert!(matches!(
             TlvArea::parse(&[0x07, 0x69, 3, 0], INFO_MAGIC, 0),
             Err(ImageError::TlvAreaLength { len: 3, .. })
         ));
-        assert!(matches!(
-            TlvArea::parse(&[0x07, 0x69], INFO_MAGIC, 0),
-            Err(ImageError::Truncated { .. })
-        ));
+        assert!(matches!(TlvArea::parse(&[0x07, 0x69], INFO_MAGIC, 0), Err(ImageError::Truncated { .. })));
         assert!(matches!(
             TlvArea::parse(&[0x07, 0x69, 9, 0, 1, 0], INFO_MAGIC, 0),
             Err(ImageError::Truncated { .. })
@@ -266,11 +235,7 @@ mod tests {
         ));
         // An entry value running past the area's end.
         assert!(matches!(
-            TlvArea::parse(
-                &[0x07, 0x69, 9, 0, 0x10, 0, 2, 0, 0xaa, 0xbb],
-                INFO_MAGIC,
-                0
-            ),
+            TlvArea::parse(&[0x07, 0x69, 9, 0, 0x10, 0, 2, 0, 0xaa, 0xbb], INFO_MAGIC, 0),
             Err(ImageError::TlvOverrun { offset: 4 })
         ));
     }

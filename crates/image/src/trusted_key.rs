@@ -103,11 +103,7 @@ fn der_prefix(signature: &[u8]) -> &[u8] {
     match signature {
         [0x30, len, ..] if usize::from(*len) + 2 <= signature.len() => {
             let (der, padding) = signature.split_at(usize::from(*len) + 2);
-            if padding.iter().all(|&b| b == 0) {
-                der
-            } else {
-                signature
-            }
+            if padding.iter().all(|&b| b == 0) { der } else { signature }
         }
         _ => signature,
     }
@@ -122,23 +118,13 @@ mod tests {
 
     #[test]
     fn loads_imgtool_public_keys_and_writes_them_back() {
-        for pem in [
-            fixtures::TRUSTED_PUB,
-            fixtures::UNTRUSTED_PUB,
-            fixtures::ECDSA_PUB,
-        ] {
+        for pem in [fixtures::TRUSTED_PUB, fixtures::UNTRUSTED_PUB, fixtures::ECDSA_PUB] {
             let key = TrustedKey::from_pem(pem).unwrap();
             assert_eq!(key.to_pem(), pem);
             assert_eq!(TrustedKey::from_der(&key.to_der()).unwrap(), key);
         }
-        assert!(matches!(
-            TrustedKey::from_pem(fixtures::TRUSTED_PUB).unwrap(),
-            TrustedKey::Ed25519(_)
-        ));
-        assert!(matches!(
-            TrustedKey::from_pem(fixtures::ECDSA_PUB).unwrap(),
-            TrustedKey::EcdsaP256(_)
-        ));
+        assert!(matches!(TrustedKey::from_pem(fixtures::TRUSTED_PUB).unwrap(), TrustedKey::Ed25519(_)));
+        assert!(matches!(TrustedKey::from_pem(fixtures::ECDSA_PUB).unwrap(), TrustedKey::EcdsaP256(_)));
     }
 
     #[test]
@@ -151,20 +137,14 @@ mod tests {
         ];
         for (pem, image) in cases {
             let key = TrustedKey::from_pem(pem).unwrap();
-            assert_eq!(
-                fixtures::tlv(image, crate::tlv::kind::KEYHASH),
-                key.key_hash()
-            );
+            assert_eq!(fixtures::tlv(image, crate::tlv::kind::KEYHASH), key.key_hash());
         }
     }
 
     #[test]
     fn pubkey_tlv_is_the_der() {
         let key = TrustedKey::from_pem(fixtures::TRUSTED_PUB).unwrap();
-        assert_eq!(
-            fixtures::tlv(fixtures::SIGNED_PUBKEY, crate::tlv::kind::PUBKEY),
-            key.to_der()
-        );
+        assert_eq!(fixtures::tlv(fixtures::SIGNED_PUBKEY, crate::tlv::kind::PUBKEY), key.to_der());
     }
 
     #[test]
@@ -176,10 +156,7 @@ mod tests {
     fn refuses_private_keys_garbage_and_foreign_algorithms() {
         let err = TrustedKey::from_pem(fixtures::TRUSTED_PRIV).unwrap_err();
         assert!(matches!(err, ImageError::PemLabel { found, .. } if found == "PRIVATE KEY"));
-        assert!(matches!(
-            TrustedKey::from_pem("hello"),
-            Err(ImageError::Pem { .. })
-        ));
+        assert!(matches!(TrustedKey::from_pem("hello"), Err(ImageError::Pem { .. })));
         assert!(matches!(
             TrustedKey::from_der(&[0x30, 0x03, 0x02, 0x01]),
             Err(ImageError::InvalidKey { .. })
@@ -187,10 +164,7 @@ mod tests {
         // `imgtool getpub -e pem` of an RSA-2048, an ECDSA P-384 and an X25519 key.
         let rsa = fixtures::RSA2048_PUB;
         let err = TrustedKey::from_pem(rsa).unwrap_err();
-        assert!(
-            matches!(&err, ImageError::UnsupportedKey { algorithm } if algorithm == "RSA"),
-            "{err}"
-        );
+        assert!(matches!(&err, ImageError::UnsupportedKey { algorithm } if algorithm == "RSA"), "{err}");
         let p384 = fixtures::P384_PUB;
         let err = TrustedKey::from_pem(p384).unwrap_err();
         assert!(
@@ -208,20 +182,14 @@ mod tests {
     fn ecdsa_accepts_high_and_low_s_and_zero_padding_like_mcuboot() {
         use p256::ecdsa::signature::hazmat::PrehashSigner;
 
-        let key = crate::SigningKey::from_pem(fixtures::ECDSA_PRIV)
-            .unwrap()
-            .public();
-        let TrustedKey::EcdsaP256(_) = key else {
-            panic!("fixture is a P-256 key")
-        };
-        let private =
-            p256::ecdsa::SigningKey::from_pkcs8_der(&pkix_der(fixtures::ECDSA_PRIV)).unwrap();
+        let key = crate::SigningKey::from_pem(fixtures::ECDSA_PRIV).unwrap().public();
+        let TrustedKey::EcdsaP256(_) = key else { panic!("fixture is a P-256 key") };
+        let private = p256::ecdsa::SigningKey::from_pkcs8_der(&pkix_der(fixtures::ECDSA_PRIV)).unwrap();
         let digest = [0x42; 32];
         let signature: p256::ecdsa::Signature = private.sign_prehash(&digest).unwrap();
         let low = signature.normalize_s();
         // OpenSSL (imgtool) does not normalize s, so both halves of the curve order occur.
-        let high = p256::ecdsa::Signature::from_scalars(low.r().to_bytes(), (-*low.s()).to_bytes())
-            .unwrap();
+        let high = p256::ecdsa::Signature::from_scalars(low.r().to_bytes(), (-*low.s()).to_bytes()).unwrap();
         assert_ne!(low, high);
         for candidate in [low, high] {
             let der = candidate.to_der();
@@ -243,10 +211,7 @@ mod tests {
     fn ecdsa_padding_is_stripped_only_when_zero() {
         let der = [0x30, 0x02, 0x01, 0x02];
         assert_eq!(der_prefix(&[0x30, 0x02, 0x01, 0x02, 0, 0]), &der);
-        assert_eq!(
-            der_prefix(&[0x30, 0x02, 0x01, 0x02, 0, 1]),
-            &[0x30, 0x02, 0x01, 0x02, 0, 1]
-        );
+        assert_eq!(der_prefix(&[0x30, 0x02, 0x01, 0x02, 0, 1]), &[0x30, 0x02, 0x01, 0x02, 0, 1]);
         assert_eq!(der_prefix(&[0x30, 0x09]), &[0x30, 0x09]);
         assert_eq!(der_prefix(&[]), &[] as &[u8]);
     }

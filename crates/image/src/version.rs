@@ -36,9 +36,7 @@ impl FromStr for ImageVersion {
 
     /// Parses `1`, `1.2`, `1.2.3` or `1.2.3+4`, like `imgtool sign --version`.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        parse(s).ok_or_else(|| ImageError::Version {
-            input: s.to_owned(),
-        })
+        parse(s).ok_or_else(|| ImageError::Version { input: s.to_owned() })
     }
 }
 
@@ -80,22 +78,14 @@ mod tests {
     use super::*;
 
     fn v(major: u8, minor: u8, revision: u16, build: u32) -> ImageVersion {
-        ImageVersion {
-            major,
-            minor,
-            revision,
-            build,
-        }
+        ImageVersion { major, minor, revision, build }
     }
 
     #[test]
     fn display_omits_zero_build() {
         assert_eq!(v(1, 2, 3, 0).to_string(), "1.2.3");
         assert_eq!(v(1, 2, 3, 4).to_string(), "1.2.3+4");
-        assert_eq!(
-            v(255, 255, 65535, u32::MAX).to_string(),
-            "255.255.65535+4294967295"
-        );
+        assert_eq!(v(255, 255, 65535, u32::MAX).to_string(), "255.255.65535+4294967295");
     }
 
     #[test]
@@ -132,10 +122,7 @@ mod tests {
             "99999999999999999999999",
         ] {
             let err = bad.parse::<ImageVersion>().unwrap_err();
-            assert!(
-                matches!(err, ImageError::Version { .. }),
-                "{bad:?} gave {err}"
-            );
+            assert!(matches!(err, ImageError::Version { .. }), "{bad:?} gave {err}");
         }
     }
 

@@ -55,10 +55,7 @@ impl FileFlash {
             .write(true)
             .create_new(true)
             .open(path)
-            .map_err(|source| FlashError::File {
-                path: path.to_owned(),
-                source,
-            })?;
+            .map_err(|source| FlashError::File { path: path.to_owned(), source })?;
         let mut flash = Self::with_file(file, geometry);
         if let Err(err) = flash.fill_erased(0, geometry.capacity) {
             // A short file would make every later open fail with a size
@@ -77,22 +74,11 @@ impl FileFlash {
             .read(true)
             .write(true)
             .open(path)
-            .map_err(|source| FlashError::File {
-                path: path.to_owned(),
-                source,
-            })?;
-        let found = file
-            .metadata()
-            .map_err(|source| FlashError::File {
-                path: path.to_owned(),
-                source,
-            })?
-            .len();
+            .map_err(|source| FlashError::File { path: path.to_owned(), source })?;
+        let found =
+            file.metadata().map_err(|source| FlashError::File { path: path.to_owned(), source })?.len();
         if found != u64::from(geometry.capacity) {
-            return Err(FlashError::SizeMismatch {
-                expected: u64::from(geometry.capacity),
-                found,
-            });
+            return Err(FlashError::SizeMismatch { expected: u64::from(geometry.capacity), found });
         }
         Ok(Self::with_file(file, geometry))
     }
@@ -192,11 +178,8 @@ impl FileFlash {
             let at = offset + done as u64;
             self.file.read_exact_at(&mut self.scratch[..n], at)?;
             self.read_backs += 1;
-            if let Some(bad) = rules::first_unprogrammable(&self.scratch[..n], &new[done..done + n])
-            {
-                return Err(FlashError::NotErased {
-                    offset: at + bad as u64,
-                });
+            if let Some(bad) = rules::first_unprogrammable(&self.scratch[..n], &new[done..done + n]) {
+                return Err(FlashError::NotErased { offset: at + bad as u64 });
             }
             done += n;
         }
@@ -284,43 +267,21 @@ mod tests {
         let bytes = fs::read(&path).unwrap();
         assert_eq!(bytes.len(), 0x80_0000);
         assert!(bytes.iter().all(|&b| b == ERASED));
-        assert!(matches!(
-            FileFlash::create(&path, geometry()),
-            Err(FlashError::File { .. })
-        ));
+        assert!(matches!(FileFlash::create(&path, geometry()), Err(FlashError::File { .. })));
     }
 
     #[test]
     fn open_checks_existence_geometry_and_size() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("flash.bin");
-        assert!(matches!(
-            FileFlash::open(&path, geometry()),
-            Err(FlashError::File { .. })
-        ));
+        assert!(matches!(FileFlash::open(&path, geometry()), Err(FlashError::File { .. })));
         fs::write(&path, vec![ERASED; 0x1000]).unwrap();
         let err = FileFlash::open(&path, geometry()).unwrap_err();
-        assert!(matches!(
-            err,
-            FlashError::SizeMismatch {
-                expected: 0x80_0000,
-                found: 0x1000
-            }
-        ));
+        assert!(matches!(err, FlashError::SizeMismatch { expected: 0x80_0000, found: 0x1000 }));
         assert!(err.to_string().contains("geometry"));
-        let bad = Geometry {
-            sector_size: 0x1000,
-            write_size: 3,
-            capacity: 0x1000,
-        };
-        assert!(matches!(
-            FileFlash::open(&path, bad),
-            Err(FlashError::BadGeometry { .. })
-        ));
-        assert!(matches!(
-            FileFlash::create(&dir.path().join("x"), bad),
-            Err(FlashError::BadGeometry { .. })
-        ));
+        let bad = Geometry { sector_size: 0x1000, write_size: 3, capacity: 0x1000 };
+        assert!(matches!(FileFlash::open(&path, bad), Err(FlashError::BadGeometry { .. })));
+        assert!(matches!(FileFlash::create(&dir.path().join("x"), bad), Err(FlashError::BadGeometry { .. })));
         assert!(!dir.path().join("x").exists());
     }
 
@@ -330,53 +291,27 @@ mod tests {
         let path = dir.path().join("flash.bin");
         let mut flash = FileFlash::create(&path, geometry()).unwrap();
         flash.write(0x10, &[0x0f; 8]).unwrap();
-        assert!(matches!(
-            flash.write(0x12, &[0; 4]),
-            Err(FlashError::Misaligned { .. })
-        ));
-        assert!(matches!(
-            flash.write(0x10, &[0; 3]),
-            Err(FlashError::Misaligned { .. })
-        ));
-        assert!(matches!(
-            flash.write(0x7f_fffc, &[0; 8]),
-            Err(FlashError::OutOfBounds { .. })
-        ));
+        assert!(matches!(flash.write(0x12, &[0; 4]), Err(FlashError::Misaligned { .. })));
+        assert!(matches!(flash.write(0x10, &[0; 3]), Err(FlashError::Misaligned { .. })));
+        assert!(matches!(flash.write(0x7f_fffc, &[0; 8]), Err(FlashError::OutOfBounds { .. })));
         assert!(matches!(
             flash.write(0x0c, &[0, 0, 0, 0, 0x0f, 0x0f, 0x1f, 0x0f]),
             Err(FlashError::NotErased { offset: 0x12 })
         ));
-        assert!(matches!(
-            flash.erase(0x800, 0x1000),
-            Err(FlashError::Misaligned { .. })
-        ));
-        assert!(matches!(
-            flash.erase(0x7f_f000, 0x2000),
-            Err(FlashError::OutOfBounds { .. })
-        ));
+        assert!(matches!(flash.erase(0x800, 0x1000), Err(FlashError::Misaligned { .. })));
+        assert!(matches!(flash.erase(0x7f_f000, 0x2000), Err(FlashError::OutOfBounds { .. })));
         let mut buf = [0u8; 16];
         flash.read(0x0c, &mut buf).unwrap();
         assert_eq!(
             buf,
-            [
-                0xff, 0xff, 0xff, 0xff, 0x0f, 0x0f, 0x0f, 0x0f, 0x0f, 0x0f, 0x0f, 0x0f, 0xff, 0xff,
-                0xff, 0xff
-            ]
+            [0xff, 0xff, 0xff, 0xff, 0x0f, 0x0f, 0x0f, 0x0f, 0x0f, 0x0f, 0x0f, 0x0f, 0xff, 0xff, 0xff, 0xff]
         );
         // Clearing more bits is fine; erase brings the sector back.
         flash.write(0x10, &[0x01; 4]).unwrap();
         flash.erase(0, 0x1000).unwrap();
         flash.read(0x0c, &mut buf).unwrap();
         assert!(buf.iter().all(|&b| b == ERASED));
-        assert_eq!(
-            flash.stats(),
-            FlashStats {
-                writes: 2,
-                bytes_written: 12,
-                erases: 1,
-                sectors_erased: 1
-            }
-        );
+        assert_eq!(flash.stats(), FlashStats { writes: 2, bytes_written: 12, erases: 1, sectors_erased: 1 });
     }
 
     #[test]
@@ -392,10 +327,7 @@ mod tests {
         flash.read(0x2000, &mut buf).unwrap();
         assert_eq!(&buf, b"persist!");
         // Nothing is known after open: the old bytes must be read and refused.
-        assert!(matches!(
-            flash.write(0x2000, &[0xff; 8]),
-            Err(FlashError::NotErased { .. })
-        ));
+        assert!(matches!(flash.write(0x2000, &[0xff; 8]), Err(FlashError::NotErased { .. })));
         assert!(flash.read_backs() > 0);
         flash.write(0x2008, &[0; 8]).unwrap();
         flash.write(0x2000, &[0; 8]).unwrap();
@@ -422,10 +354,7 @@ mod tests {
         }
         assert_eq!(flash.read_backs(), 0);
         // Writing back into the written part is checked.
-        assert!(matches!(
-            flash.write(0x10_0000, &[0xa5; 4]),
-            Err(FlashError::NotErased { .. })
-        ));
+        assert!(matches!(flash.write(0x10_0000, &[0xa5; 4]), Err(FlashError::NotErased { .. })));
         assert_eq!(flash.read_backs(), 1);
     }
 

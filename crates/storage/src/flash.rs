@@ -32,17 +32,9 @@ impl Geometry {
             && capacity > 0
             && capacity.is_multiple_of(sector_size);
         if !ok {
-            return Err(FlashError::BadGeometry {
-                sector_size,
-                write_size,
-                capacity,
-            });
+            return Err(FlashError::BadGeometry { sector_size, write_size, capacity });
         }
-        Ok(Self {
-            sector_size,
-            write_size,
-            capacity,
-        })
+        Ok(Self { sector_size, write_size, capacity })
     }
 
     /// Number of sectors.
@@ -154,9 +146,7 @@ pub enum FlashError {
         align: u32,
     },
     /// The write would set a bit that is 0 back to 1: the location was not erased.
-    #[error(
-        "write at {offset:#x} would set bits that are already programmed (erase the sector first)"
-    )]
+    #[error("write at {offset:#x} would set bits that are already programmed (erase the sector first)")]
     NotErased {
         /// First offending byte.
         offset: u64,

@@ -120,28 +120,13 @@ impl Layout {
                 return Err(too_big());
             }
             // Fits in u32: checked just above.
-            Ok(Partition {
-                name,
-                offset: offset as u32,
-                size: size as u32,
-            })
+            Ok(Partition { name, offset: offset as u32, size: size as u32 })
         };
         let primary = take("primary", u64::from(spec.slot_size))?;
-        let secondary = take(
-            "secondary",
-            u64::from(primary.size) + u64::from(sector_size),
-        )?;
+        let secondary = take("secondary", u64::from(primary.size) + u64::from(sector_size))?;
         let boot_state = take("boot-state", u64::from(spec.boot_state_size))?;
-        let settings = take(
-            "settings",
-            u64::from(spec.settings_size).max(2 * u64::from(sector_size)),
-        )?;
-        Ok(Self {
-            primary,
-            secondary,
-            boot_state,
-            settings,
-        })
+        let settings = take("settings", u64::from(spec.settings_size).max(2 * u64::from(sector_size)))?;
+        Ok(Self { primary, secondary, boot_state, settings })
     }
 
     /// Bytes of flash the layout needs.

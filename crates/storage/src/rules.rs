@@ -32,29 +32,17 @@ pub(crate) fn first_unprogrammable(old: &[u8], new: &[u8]) -> Option<usize> {
 
 fn check_bounds(geometry: &Geometry, offset: u32, len: u64) -> Result<(), FlashError> {
     let capacity = u64::from(geometry.capacity);
-    if u64::from(offset)
-        .checked_add(len)
-        .is_none_or(|end| end > capacity)
-    {
-        return Err(FlashError::OutOfBounds {
-            offset: u64::from(offset),
-            len,
-            capacity,
-        });
+    if u64::from(offset).checked_add(len).is_none_or(|end| end > capacity) {
+        return Err(FlashError::OutOfBounds { offset: u64::from(offset), len, capacity });
     }
     Ok(())
 }
 
 fn check_aligned(offset: u32, len: u64, align: u32) -> Result<(), FlashError> {
     // A zero granularity only comes from a hand-made geometry: refuse everything.
-    let aligned =
-        align != 0 && offset.is_multiple_of(align) && len.is_multiple_of(u64::from(align));
+    let aligned = align != 0 && offset.is_multiple_of(align) && len.is_multiple_of(u64::from(align));
     if !aligned {
-        return Err(FlashError::Misaligned {
-            offset: u64::from(offset),
-            len,
-            align,
-        });
+        return Err(FlashError::Misaligned { offset: u64::from(offset), len, align });
     }
     Ok(())
 }
@@ -71,14 +59,8 @@ mod tests {
     fn bounds_are_checked_without_overflow() {
         let g = geometry();
         assert!(check_read(&g, 0x3fff, 1).is_ok());
-        assert!(matches!(
-            check_read(&g, 0x3fff, 2),
-            Err(FlashError::OutOfBounds { .. })
-        ));
-        assert!(matches!(
-            check_read(&g, u32::MAX, usize::MAX),
-            Err(FlashError::OutOfBounds { .. })
-        ));
+        assert!(matches!(check_read(&g, 0x3fff, 2), Err(FlashError::OutOfBounds { .. })));
+        assert!(matches!(check_read(&g, u32::MAX, usize::MAX), Err(FlashError::OutOfBounds { .. })));
     }
 
     #[test]
@@ -86,45 +68,23 @@ mod tests {
         let g = geometry();
         assert!(check_write(&g, 4, 8).is_ok());
         assert!(check_write(&g, 0, 0).is_ok());
-        assert!(matches!(
-            check_write(&g, 2, 4),
-            Err(FlashError::Misaligned { align: 4, .. })
-        ));
-        assert!(matches!(
-            check_write(&g, 4, 6),
-            Err(FlashError::Misaligned { .. })
-        ));
+        assert!(matches!(check_write(&g, 2, 4), Err(FlashError::Misaligned { align: 4, .. })));
+        assert!(matches!(check_write(&g, 4, 6), Err(FlashError::Misaligned { .. })));
     }
 
     #[test]
     fn erases_need_sector_alignment() {
         let g = geometry();
         assert!(check_erase(&g, 0x1000, 0x2000).is_ok());
-        assert!(matches!(
-            check_erase(&g, 0x800, 0x1000),
-            Err(FlashError::Misaligned { .. })
-        ));
-        assert!(matches!(
-            check_erase(&g, 0x3000, 0x2000),
-            Err(FlashError::OutOfBounds { .. })
-        ));
+        assert!(matches!(check_erase(&g, 0x800, 0x1000), Err(FlashError::Misaligned { .. })));
+        assert!(matches!(check_erase(&g, 0x3000, 0x2000), Err(FlashError::OutOfBounds { .. })));
     }
 
     #[test]
     fn zero_granularity_is_an_error_not_a_panic() {
-        let g = Geometry {
-            sector_size: 0,
-            write_size: 0,
-            capacity: 0x100,
-        };
-        assert!(matches!(
-            check_write(&g, 0, 4),
-            Err(FlashError::Misaligned { .. })
-        ));
-        assert!(matches!(
-            check_erase(&g, 0, 0),
-            Err(FlashError::Misaligned { .. })
-        ));
+        let g = Geometry { sector_size: 0, write_size: 0, capacity: 0x100 };
+        assert!(matches!(check_write(&g, 0, 4), Err(FlashError::Misaligned { .. })));
+        assert!(matches!(check_erase(&g, 0, 0), Err(FlashError::Misaligned { .. })));
     }
 
     #[test]

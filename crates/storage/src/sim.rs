@@ -91,11 +91,7 @@ impl SimFlash {
     /// Plans a power cut before operation number `op` (1-based, absolute, numbered like
     /// [`SimFlash::ops`]); a number already past cuts before the next operation.
     pub fn cut_before(&mut self, op: u64, mode: CutMode, seed: u64) {
-        self.cut = Some(CutPlan {
-            before: op,
-            mode,
-            seed,
-        });
+        self.cut = Some(CutPlan { before: op, mode, seed });
     }
 
     /// "Reboots": clears the cut plan and powers the device again.
@@ -115,14 +111,7 @@ impl SimFlash {
     }
 
     fn with_data(geometry: Geometry, data: Vec<u8>) -> Self {
-        Self {
-            geometry,
-            data,
-            ops: 0,
-            cut: None,
-            powered: true,
-            stats: FlashStats::default(),
-        }
+        Self { geometry, data, ops: 0, cut: None, powered: true, stats: FlashStats::default() }
     }
 
     /// Called once an operation has passed the checks: numbers it and says
@@ -145,11 +134,7 @@ impl SimFlash {
     }
 
     fn require_power(&self) -> Result<(), FlashError> {
-        if self.powered {
-            Ok(())
-        } else {
-            Err(FlashError::PowerLost)
-        }
+        if self.powered { Ok(()) } else { Err(FlashError::PowerLost) }
     }
 
     fn tear_write(&mut self, offset: usize, data: &[u8], seed: u64) {
@@ -200,9 +185,7 @@ impl NorFlash for SimFlash {
         let start = offset as usize;
         let old = &self.data[start..start + data.len()];
         if let Some(bad) = rules::first_unprogrammable(old, data) {
-            return Err(FlashError::NotErased {
-                offset: u64::from(offset) + bad as u64,
-            });
+            return Err(FlashError::NotErased { offset: u64::from(offset) + bad as u64 });
         }
         if let Some(plan) = self.start_op() {
             if plan.mode == CutMode::Tear {
@@ -268,22 +251,12 @@ mod tests {
         let g = Geometry::new(0x100, 4, 0x400).unwrap();
         assert!(matches!(
             SimFlash::from_image(g, vec![0; 0x3ff]),
-            Err(FlashError::SizeMismatch {
-                expected: 0x400,
-                found: 0x3ff
-            })
+            Err(FlashError::SizeMismatch { expected: 0x400, found: 0x3ff })
         ));
         let flash = SimFlash::from_image(g, vec![0x5a; 0x400]).unwrap();
         assert!(flash.data().iter().all(|&b| b == 0x5a));
-        let bad = Geometry {
-            sector_size: 3,
-            write_size: 1,
-            capacity: 9,
-        };
-        assert!(matches!(
-            SimFlash::from_image(bad, vec![0; 9]),
-            Err(FlashError::BadGeometry { .. })
-        ));
+        let bad = Geometry { sector_size: 3, write_size: 1, capacity: 9 };
+        assert!(matches!(SimFlash::from_image(bad, vec![0; 9]), Err(FlashError::BadGeometry { .. })));
     }
 
     #[test]
@@ -296,15 +269,7 @@ mod tests {
         flash.erase(0, 0x200).unwrap();
         assert!(flash.data().iter().all(|&b| b == ERASED));
         assert_eq!(flash.ops(), 2);
-        assert_eq!(
-            flash.stats(),
-            FlashStats {
-                writes: 1,
-                bytes_written: 8,
-                erases: 1,
-                sectors_erased: 2
-            }
-        );
+        assert_eq!(flash.stats(), FlashStats { writes: 1, bytes_written: 8, erases: 1, sectors_erased: 2 });
     }
 
     #[test]
@@ -312,35 +277,14 @@ mod tests {
         let mut flash = small();
         flash.write(0, &[0x0f; 4]).unwrap();
         let before = flash.data().to_vec();
-        assert!(matches!(
-            flash.write(2, &[0; 4]),
-            Err(FlashError::Misaligned { .. })
-        ));
-        assert!(matches!(
-            flash.write(0, &[0; 2]),
-            Err(FlashError::Misaligned { .. })
-        ));
-        assert!(matches!(
-            flash.write(0x3fc, &[0; 8]),
-            Err(FlashError::OutOfBounds { .. })
-        ));
-        assert!(matches!(
-            flash.write(0, &[0xf0; 4]),
-            Err(FlashError::NotErased { offset: 0 })
-        ));
-        assert!(matches!(
-            flash.erase(0x80, 0x100),
-            Err(FlashError::Misaligned { .. })
-        ));
-        assert!(matches!(
-            flash.erase(0x300, 0x200),
-            Err(FlashError::OutOfBounds { .. })
-        ));
+        assert!(matches!(flash.write(2, &[0; 4]), Err(FlashError::Misaligned { .. })));
+        assert!(matches!(flash.write(0, &[0; 2]), Err(FlashError::Misaligned { .. })));
+        assert!(matches!(flash.write(0x3fc, &[0; 8]), Err(FlashError::OutOfBounds { .. })));
+        assert!(matches!(flash.write(0, &[0xf0; 4]), Err(FlashError::NotErased { offset: 0 })));
+        assert!(matches!(flash.erase(0x80, 0x100), Err(FlashError::Misaligned { .. })));
+        assert!(matches!(flash.erase(0x300, 0x200), Err(FlashError::OutOfBounds { .. })));
         let mut buf = [0u8; 2];
-        assert!(matches!(
-            flash.read(0x3ff, &mut buf),
-            Err(FlashError::OutOfBounds { .. })
-        ));
+        assert!(matches!(flash.read(0x3ff, &mut buf), Err(FlashError::OutOfBounds { .. })));
         assert_eq!(flash.data(), &before[..]);
         assert_eq!(flash.ops(), 1);
         // Clearing more bits of a programmed location is allowed.
@@ -354,18 +298,12 @@ mod tests {
         flash.write(0, &[0; 4]).unwrap();
         flash.cut_before(2, CutMode::Clean, 0);
         let before = flash.data().to_vec();
-        assert!(matches!(
-            flash.write(4, &[0; 4]),
-            Err(FlashError::PowerLost)
-        ));
+        assert!(matches!(flash.write(4, &[0; 4]), Err(FlashError::PowerLost)));
         assert!(!flash.is_powered());
         assert_eq!(flash.data(), &before[..]);
         assert_eq!(flash.ops(), 1);
         let mut buf = [0u8; 4];
-        assert!(matches!(
-            flash.read(0, &mut buf),
-            Err(FlashError::PowerLost)
-        ));
+        assert!(matches!(flash.read(0, &mut buf), Err(FlashError::PowerLost)));
         assert!(matches!(flash.erase(0, 0x100), Err(FlashError::PowerLost)));
         assert_eq!(flash.data(), &before[..]);
         flash.restore_power();
@@ -383,10 +321,7 @@ mod tests {
         flash.cut_before(1, CutMode::Clean, 0);
         let mut buf = [0u8; 4];
         flash.read(0, &mut buf).unwrap();
-        assert!(matches!(
-            flash.write(8, &[0; 4]),
-            Err(FlashError::PowerLost)
-        ));
+        assert!(matches!(flash.write(8, &[0; 4]), Err(FlashError::PowerLost)));
     }
 
     #[test]
@@ -395,18 +330,11 @@ mod tests {
             let mut flash = small();
             flash.cut_before(1, CutMode::Tear, seed);
             let data: Vec<u8> = (0..32).collect();
-            assert!(matches!(
-                flash.write(0x40, &data),
-                Err(FlashError::PowerLost)
-            ));
+            assert!(matches!(flash.write(0x40, &data), Err(FlashError::PowerLost)));
             assert_eq!(flash.ops(), 1);
             assert_eq!(flash.stats().writes, 0);
             let cells = &flash.data()[0x40..0x60];
-            let done = cells
-                .chunks(4)
-                .zip(data.chunks(4))
-                .take_while(|(c, d)| c == d)
-                .count();
+            let done = cells.chunks(4).zip(data.chunks(4)).take_while(|(c, d)| c == d).count();
             // At most one unit past the completed ones differs from erased.
             let rest = &cells[(done + 1).min(8) * 4..];
             assert!(rest.iter().all(|&b| b == ERASED), "seed {seed}");
@@ -420,10 +348,7 @@ mod tests {
         let mut flash =
             SimFlash::from_image(Geometry::new(0x100, 4, 0x400).unwrap(), vec![0; 0x400]).unwrap();
         flash.cut_before(1, CutMode::Tear, 7);
-        assert!(matches!(
-            flash.erase(0x100, 0x200),
-            Err(FlashError::PowerLost)
-        ));
+        assert!(matches!(flash.erase(0x100, 0x200), Err(FlashError::PowerLost)));
         let range = &flash.data()[0x100..0x300];
         let erased = range.iter().filter(|&&b| b == ERASED).count();
         assert!(erased > 0x40 && erased < 0x1c0, "{erased} erased bytes");

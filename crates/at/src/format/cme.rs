@@ -54,19 +54,13 @@ impl CmeError {
 
     /// The verbose text sent with `AT+CMEE=2`; "unknown" for a code not in the table.
     pub fn text(&self) -> &'static str {
-        TABLE
-            .iter()
-            .find(|(code, _)| *code == self.0)
-            .map_or("unknown", |(_, text)| text)
+        TABLE.iter().find(|(code, _)| *code == self.0).map_or("unknown", |(_, text)| text)
     }
 
     /// The code whose verbose text is `text` (ASCII case ignored); the first one for texts that
     /// two codes share ("not found" gives 22, not 513).
     pub fn from_text(text: &str) -> Option<Self> {
-        TABLE
-            .iter()
-            .find(|(_, t)| t.eq_ignore_ascii_case(text))
-            .map(|(code, _)| Self(*code))
+        TABLE.iter().find(|(_, t)| t.eq_ignore_ascii_case(text)).map(|(code, _)| Self(*code))
     }
 }
 
@@ -113,10 +107,7 @@ mod tests {
             (CmeError::NOT_FOUND, "not found"),
             (CmeError::MEMORY_FAILURE, "memory failure"),
             (CmeError::TEXT_STRING_TOO_LONG, "text string too long"),
-            (
-                CmeError::INVALID_CHARACTERS,
-                "invalid characters in text string",
-            ),
+            (CmeError::INVALID_CHARACTERS, "invalid characters in text string"),
             (CmeError::NO_NETWORK_SERVICE, "no network service"),
             (CmeError::NETWORK_TIMEOUT, "network timeout"),
             (CmeError::INCORRECT_PARAMETERS, "Incorrect parameters"),
@@ -143,10 +134,7 @@ mod tests {
 
     #[test]
     fn from_text_inverts_text() {
-        assert_eq!(
-            CmeError::from_text("incorrect PARAMETERS"),
-            Some(CmeError::INCORRECT_PARAMETERS)
-        );
+        assert_eq!(CmeError::from_text("incorrect PARAMETERS"), Some(CmeError::INCORRECT_PARAMETERS));
         assert_eq!(CmeError::from_text("not found"), Some(CmeError::NOT_FOUND));
         assert_eq!(CmeError::from_text("no such thing"), None);
         for (code, text) in TABLE {

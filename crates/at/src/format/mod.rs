@@ -159,10 +159,7 @@ impl Response {
     }
 
     fn with_result(result: Final) -> Self {
-        Self {
-            lines: Vec::new(),
-            result,
-        }
+        Self { lines: Vec::new(), result }
     }
 }
 
@@ -221,16 +218,8 @@ mod tests {
             (Final::Error, CmeeMode::Numeric, "\r\nERROR\r\n"),
             (Final::Cme(e), CmeeMode::Disabled, "\r\nERROR\r\n"),
             (Final::Cme(e), CmeeMode::Numeric, "\r\n+CME ERROR: 50\r\n"),
-            (
-                Final::Cme(e),
-                CmeeMode::Verbose,
-                "\r\n+CME ERROR: Incorrect parameters\r\n",
-            ),
-            (
-                Final::Cme(CmeError(777)),
-                CmeeMode::Verbose,
-                "\r\n+CME ERROR: unknown\r\n",
-            ),
+            (Final::Cme(e), CmeeMode::Verbose, "\r\n+CME ERROR: Incorrect parameters\r\n"),
+            (Final::Cme(CmeError(777)), CmeeMode::Verbose, "\r\n+CME ERROR: unknown\r\n"),
         ];
         for (result, mode, want) in cases {
             assert_eq!(result.render(mode), want, "{result:?} in {mode:?}");
@@ -245,10 +234,7 @@ mod tests {
             ("ERROR", Some(Final::Error)),
             ("+CME ERROR: 50", Some(Final::Cme(CmeError(50)))),
             ("+CME ERROR:513", Some(Final::Cme(CmeError(513)))),
-            (
-                "+CME ERROR: Incorrect parameters",
-                Some(Final::Cme(CmeError::INCORRECT_PARAMETERS)),
-            ),
+            ("+CME ERROR: Incorrect parameters", Some(Final::Cme(CmeError::INCORRECT_PARAMETERS))),
             ("+CME ERROR: gibberish", Some(Final::Cme(CmeError::UNKNOWN))),
             ("+CME ERROR: 99999999", Some(Final::Cme(CmeError::UNKNOWN))),
             ("+CME ERROR:", Some(Final::Cme(CmeError::UNKNOWN))),
@@ -274,10 +260,7 @@ mod tests {
         );
         let cme = Response::cme(CmeError::CMNG_NOT_FOUND);
         assert_eq!(cme.render(CmeeMode::Numeric), "\r\n+CME ERROR: 513\r\n");
-        assert_eq!(
-            cme.render(CmeeMode::Verbose),
-            "\r\n+CME ERROR: not found\r\n"
-        );
+        assert_eq!(cme.render(CmeeMode::Verbose), "\r\n+CME ERROR: not found\r\n");
         assert_eq!(cme.render(CmeeMode::Disabled), "\r\nERROR\r\n");
     }
 

@@ -93,10 +93,7 @@ impl Args {
         match self.get(i) {
             None | Some(Arg::Omitted) => Ok(None),
             Some(Arg::Int(n)) => Ok(Some(*n)),
-            Some(other) => Err(ArgError::NotInteger {
-                index: i,
-                found: other.kind(),
-            }),
+            Some(other) => Err(ArgError::NotInteger { index: i, found: other.kind() }),
         }
     }
 
@@ -106,10 +103,7 @@ impl Args {
             None | Some(Arg::Omitted) => Ok(None),
             Some(Arg::Str(s)) => Ok(Some(s)),
             Some(Arg::Int(_)) => Err(ArgError::NotString { index: i }),
-            Some(Arg::Bare(text)) => Err(ArgError::NotQuoted {
-                index: i,
-                text: text.clone(),
-            }),
+            Some(Arg::Bare(text)) => Err(ArgError::NotQuoted { index: i, text: text.clone() }),
         }
     }
 }
@@ -189,10 +183,7 @@ fn token(s: &mut Scanner<'_>) -> Result<Arg, ParseError> {
     }
     let digits = text.strip_prefix('-').unwrap_or(&text);
     if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
-        return text
-            .parse()
-            .map(Arg::Int)
-            .map_err(|_| ParseError::IntegerOverflow { offset: start });
+        return text.parse().map(Arg::Int).map_err(|_| ParseError::IntegerOverflow { offset: start });
     }
     Ok(Arg::Bare(text))
 }
@@ -236,62 +227,28 @@ mod tests {
 
     #[test]
     fn int_accessor() {
-        let a = args(vec![
-            Arg::Int(-7),
-            Arg::Omitted,
-            Arg::Str("x".into()),
-            Arg::Bare("y".into()),
-        ]);
+        let a = args(vec![Arg::Int(-7), Arg::Omitted, Arg::Str("x".into()), Arg::Bare("y".into())]);
         assert_eq!(a.int(0), Ok(Some(-7)));
         assert_eq!(a.int(1), Ok(None));
         assert_eq!(a.int(9), Ok(None));
-        assert_eq!(
-            a.int(2),
-            Err(ArgError::NotInteger {
-                index: 2,
-                found: "a quoted string"
-            })
-        );
-        assert_eq!(
-            a.int(3),
-            Err(ArgError::NotInteger {
-                index: 3,
-                found: "an unquoted word"
-            })
-        );
+        assert_eq!(a.int(2), Err(ArgError::NotInteger { index: 2, found: "a quoted string" }));
+        assert_eq!(a.int(3), Err(ArgError::NotInteger { index: 3, found: "an unquoted word" }));
     }
 
     #[test]
     fn string_accessor() {
-        let a = args(vec![
-            Arg::Str("x".into()),
-            Arg::Omitted,
-            Arg::Int(1),
-            Arg::Bare("y".into()),
-        ]);
+        let a = args(vec![Arg::Str("x".into()), Arg::Omitted, Arg::Int(1), Arg::Bare("y".into())]);
         assert_eq!(a.string(0), Ok(Some("x")));
         assert_eq!(a.string(1), Ok(None));
         assert_eq!(a.string(4), Ok(None));
         assert_eq!(a.string(2), Err(ArgError::NotString { index: 2 }));
-        assert_eq!(
-            a.string(3),
-            Err(ArgError::NotQuoted {
-                index: 3,
-                text: "y".into()
-            })
-        );
+        assert_eq!(a.string(3), Err(ArgError::NotQuoted { index: 3, text: "y".into() }));
     }
 
     #[test]
     fn messages_name_the_parameter_one_based() {
-        let err = ArgError::NotQuoted {
-            index: 1,
-            text: "http://x".into(),
-        };
-        assert_eq!(
-            err.to_string(),
-            "parameter 2 must be in double quotes: write \"http://x\""
-        );
+        let err = ArgError::NotQuoted { index: 1, text: "http://x".into() };
+        assert_eq!(err.to_string(), "parameter 2 must be in double quotes: write \"http://x\"");
         assert_eq!(
             ArgError::NotString { index: 0 }.to_string(),
             "parameter 1 must be a string in double quotes, not a number"

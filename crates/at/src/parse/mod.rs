@@ -62,9 +62,7 @@ pub enum ParseError {
         expected: &'static str,
     },
     /// A number does not fit in an `i64`.
-    #[error(
-        "the number at byte {offset} of the line is too large: use a value that fits in 64 bits"
-    )]
+    #[error("the number at byte {offset} of the line is too large: use a value that fits in 64 bits")]
     IntegerOverflow {
         /// Byte offset where the number starts.
         offset: usize,
@@ -149,11 +147,7 @@ fn extended(s: &mut Scanner<'_>) -> Result<Command, ParseError> {
     let mut name = String::new();
     name.extend(s.bump());
     // V.250 §5.4.1: the first character after the prefix is a letter.
-    let first = expect(
-        s,
-        |c| c.is_ascii_alphabetic(),
-        "a letter starting the command name",
-    )?;
+    let first = expect(s, |c| c.is_ascii_alphabetic(), "a letter starting the command name")?;
     name.push(first.to_ascii_uppercase());
     while let Some(c) = s.peek().filter(|&c| is_name_char(c)) {
         name.push(c.to_ascii_uppercase());
@@ -245,10 +239,7 @@ fn number(s: &mut Scanner<'_>) -> Result<Option<i64>, ParseError> {
     let mut value: Option<i64> = None;
     while let Some(digit) = s.peek().and_then(|c| c.to_digit(10)) {
         s.bump();
-        value = value
-            .unwrap_or(0)
-            .checked_mul(10)
-            .and_then(|v| v.checked_add(i64::from(digit)));
+        value = value.unwrap_or(0).checked_mul(10).and_then(|v| v.checked_add(i64::from(digit)));
         if value.is_none() {
             return Err(ParseError::IntegerOverflow { offset });
         }
@@ -275,11 +266,7 @@ fn expect(
 fn unexpected(s: &mut Scanner<'_>, expected: &'static str) -> ParseError {
     let offset = s.offset();
     match s.peek() {
-        Some(found) => ParseError::UnexpectedChar {
-            offset,
-            found,
-            expected,
-        },
+        Some(found) => ParseError::UnexpectedChar { offset, found, expected },
         None => ParseError::UnexpectedEnd { offset, expected },
     }
 }

@@ -41,9 +41,7 @@ impl<'a> Scanner<'a> {
     pub(super) fn peek_raw(&self) -> Option<char> {
         // `pos` only ever advances by whole characters, so it is always a char boundary; `get`
         // keeps even a broken invariant from panicking.
-        self.line
-            .get(self.pos..)
-            .and_then(|rest| rest.chars().next())
+        self.line.get(self.pos..).and_then(|rest| rest.chars().next())
     }
 
     /// Consume and return the next character, blanks included.

@@ -5,10 +5,7 @@ use crate::format::quote;
 use crate::framer::{Frame, Framer};
 
 fn cmd(name: &str, op: Op) -> Command {
-    Command {
-        name: name.to_owned(),
-        op,
-    }
+    Command { name: name.to_owned(), op }
 }
 
 fn set(args: Vec<Arg>) -> Op {
@@ -35,20 +32,8 @@ fn valid_lines() {
         ("ATI", vec![cmd("I", Op::Action)]),
         ("ATE0", vec![cmd("E", set(vec![Arg::Int(0)]))]),
         ("ate1", vec![cmd("E", set(vec![Arg::Int(1)]))]),
-        (
-            "ATE0V1",
-            vec![
-                cmd("E", set(vec![Arg::Int(0)])),
-                cmd("V", set(vec![Arg::Int(1)])),
-            ],
-        ),
-        (
-            "ATE0;V1",
-            vec![
-                cmd("E", set(vec![Arg::Int(0)])),
-                cmd("V", set(vec![Arg::Int(1)])),
-            ],
-        ),
+        ("ATE0V1", vec![cmd("E", set(vec![Arg::Int(0)])), cmd("V", set(vec![Arg::Int(1)]))]),
+        ("ATE0;V1", vec![cmd("E", set(vec![Arg::Int(0)])), cmd("V", set(vec![Arg::Int(1)]))]),
         ("ATZ", vec![cmd("Z", Op::Action)]),
         ("ATQ0", vec![cmd("Q", set(vec![Arg::Int(0)]))]),
         ("AT&F", vec![cmd("&F", Op::Action)]),
@@ -79,105 +64,47 @@ fn valid_lines() {
         ("AT^SYSCFG=?", vec![cmd("^SYSCFG", Op::Test)]),
         ("AT+x.y-z/1:2_3!%", vec![cmd("+X.Y-Z/1:2_3!%", Op::Action)]),
         // Several commands on one line.
-        (
-            "AT+CMEE=1;+CGMR",
-            vec![
-                cmd("+CMEE", set(vec![Arg::Int(1)])),
-                cmd("+CGMR", Op::Action),
-            ],
-        ),
+        ("AT+CMEE=1;+CGMR", vec![cmd("+CMEE", set(vec![Arg::Int(1)])), cmd("+CGMR", Op::Action)]),
         (
             "ATE0+CGMR;I",
-            vec![
-                cmd("E", set(vec![Arg::Int(0)])),
-                cmd("+CGMR", Op::Action),
-                cmd("I", Op::Action),
-            ],
+            vec![cmd("E", set(vec![Arg::Int(0)])), cmd("+CGMR", Op::Action), cmd("I", Op::Action)],
         ),
-        (
-            "AT+CMEE=1;;+CGMR;",
-            vec![
-                cmd("+CMEE", set(vec![Arg::Int(1)])),
-                cmd("+CGMR", Op::Action),
-            ],
-        ),
+        ("AT+CMEE=1;;+CGMR;", vec![cmd("+CMEE", set(vec![Arg::Int(1)])), cmd("+CGMR", Op::Action)]),
         // Blanks outside quotes are ignored, inside kept.
         ("AT+CMEE = 1", vec![cmd("+CMEE", set(vec![Arg::Int(1)]))]),
         (
             "  AT + CMEE = 1 , 2 ;\t+CGMR  ",
-            vec![
-                cmd("+CMEE", set(vec![Arg::Int(1), Arg::Int(2)])),
-                cmd("+CGMR", Op::Action),
-            ],
+            vec![cmd("+CMEE", set(vec![Arg::Int(1), Arg::Int(2)])), cmd("+CGMR", Op::Action)],
         ),
         ("AT E 0", vec![cmd("E", set(vec![Arg::Int(0)]))]),
         ("AT+X=\" a b \"", vec![cmd("+X", set(vec![text(" a b ")]))]),
         // Parameter kinds.
-        (
-            "AT+X=1,,3",
-            vec![cmd("+X", set(vec![Arg::Int(1), Arg::Omitted, Arg::Int(3)]))],
-        ),
-        (
-            "AT+X=,",
-            vec![cmd("+X", set(vec![Arg::Omitted, Arg::Omitted]))],
-        ),
-        (
-            "AT+X=1,",
-            vec![cmd("+X", set(vec![Arg::Int(1), Arg::Omitted]))],
-        ),
+        ("AT+X=1,,3", vec![cmd("+X", set(vec![Arg::Int(1), Arg::Omitted, Arg::Int(3)]))]),
+        ("AT+X=,", vec![cmd("+X", set(vec![Arg::Omitted, Arg::Omitted]))]),
+        ("AT+X=1,", vec![cmd("+X", set(vec![Arg::Int(1), Arg::Omitted]))]),
         ("AT+X=-5", vec![cmd("+X", set(vec![Arg::Int(-5)]))]),
         ("AT+X=007", vec![cmd("+X", set(vec![Arg::Int(7)]))]),
-        (
-            "AT+X=-9223372036854775808",
-            vec![cmd("+X", set(vec![Arg::Int(i64::MIN)]))],
-        ),
+        ("AT+X=-9223372036854775808", vec![cmd("+X", set(vec![Arg::Int(i64::MIN)]))]),
         ("AT+X=abc", vec![cmd("+X", set(vec![bare("abc")]))]),
         ("AT+X=0x1F", vec![cmd("+X", set(vec![bare("0x1F")]))]),
         ("AT+X=-", vec![cmd("+X", set(vec![bare("-")]))]),
         ("AT+X=+5", vec![cmd("+X", set(vec![bare("+5")]))]),
         ("AT+X=1?", vec![cmd("+X", set(vec![bare("1?")]))]),
-        (
-            "AT+GTSET=\"CALLBREAK\",1",
-            vec![cmd("+GTSET", set(vec![text("CALLBREAK"), Arg::Int(1)]))],
-        ),
+        ("AT+GTSET=\"CALLBREAK\",1", vec![cmd("+GTSET", set(vec![text("CALLBREAK"), Arg::Int(1)]))]),
         (
             "AT#XFOTA=1,\"http://10.0.0.1:8080/app_update.bin\"",
-            vec![cmd(
-                "#XFOTA",
-                set(vec![
-                    Arg::Int(1),
-                    text("http://10.0.0.1:8080/app_update.bin"),
-                ]),
-            )],
+            vec![cmd("#XFOTA", set(vec![Arg::Int(1), text("http://10.0.0.1:8080/app_update.bin")]))],
         ),
         // Strings: separators inside, escapes.
-        (
-            "AT+X=\"a,b;c\";+Y",
-            vec![cmd("+X", set(vec![text("a,b;c")])), cmd("+Y", Op::Action)],
-        ),
+        ("AT+X=\"a,b;c\";+Y", vec![cmd("+X", set(vec![text("a,b;c")])), cmd("+Y", Op::Action)]),
         ("AT+X=\"\"", vec![cmd("+X", set(vec![text("")]))]),
         ("AT+X=\"\\22\"", vec![cmd("+X", set(vec![text("\"")]))]),
         ("AT+X=\"\\5C\"", vec![cmd("+X", set(vec![text("\\")]))]),
-        (
-            "AT+X=\"\\5c\\22q\"",
-            vec![cmd("+X", set(vec![text("\\\"q")]))],
-        ),
-        (
-            "AT+X=\"\\C3\\A9\"",
-            vec![cmd("+X", set(vec![text("\u{e9}")]))],
-        ),
-        (
-            "AT+X=\"\u{e9}\"",
-            vec![cmd("+X", set(vec![text("\u{e9}")]))],
-        ),
-        (
-            "AT+X=\"a\r\nb\"",
-            vec![cmd("+X", set(vec![text("a\r\nb")]))],
-        ),
-        (
-            "AT+X=\"a\" , \"b\"",
-            vec![cmd("+X", set(vec![text("a"), text("b")]))],
-        ),
+        ("AT+X=\"\\5c\\22q\"", vec![cmd("+X", set(vec![text("\\\"q")]))]),
+        ("AT+X=\"\\C3\\A9\"", vec![cmd("+X", set(vec![text("\u{e9}")]))]),
+        ("AT+X=\"\u{e9}\"", vec![cmd("+X", set(vec![text("\u{e9}")]))]),
+        ("AT+X=\"a\r\nb\"", vec![cmd("+X", set(vec![text("a\r\nb")]))]),
+        ("AT+X=\"a\" , \"b\"", vec![cmd("+X", set(vec![text("a"), text("b")]))]),
     ];
     for (line, want) in cases {
         assert_eq!(parse_line(line), Ok(want), "line {line:?}");
@@ -193,21 +120,8 @@ fn invalid_lines() {
         ("HELLO", NoPrefix),
         ("+CGMR", NoPrefix),
         ("TA", NoPrefix),
-        (
-            "AT+",
-            UnexpectedEnd {
-                offset: 3,
-                expected: "a letter starting the command name",
-            },
-        ),
-        (
-            "AT+1",
-            UnexpectedChar {
-                offset: 3,
-                found: '1',
-                expected: "a letter starting the command name",
-            },
-        ),
+        ("AT+", UnexpectedEnd { offset: 3, expected: "a letter starting the command name" }),
+        ("AT+1", UnexpectedChar { offset: 3, found: '1', expected: "a letter starting the command name" }),
         (
             "AT*X",
             UnexpectedChar {
@@ -216,36 +130,13 @@ fn invalid_lines() {
                 expected: "a command: a letter, '&', or one of + # % $ ^ and a name",
             },
         ),
-        (
-            "AT&",
-            UnexpectedEnd {
-                offset: 3,
-                expected: "a letter after '&'",
-            },
-        ),
-        (
-            "AT&1",
-            UnexpectedChar {
-                offset: 3,
-                found: '1',
-                expected: "a letter after '&'",
-            },
-        ),
+        ("AT&", UnexpectedEnd { offset: 3, expected: "a letter after '&'" }),
+        ("AT&1", UnexpectedChar { offset: 3, found: '1', expected: "a letter after '&'" }),
         (
             "ATS?",
-            UnexpectedChar {
-                offset: 3,
-                found: '?',
-                expected: "an S-register number after S, as in S3?",
-            },
+            UnexpectedChar { offset: 3, found: '?', expected: "an S-register number after S, as in S3?" },
         ),
-        (
-            "ATS3",
-            UnexpectedEnd {
-                offset: 4,
-                expected: "'?' or '=' after the S-register number",
-            },
-        ),
+        ("ATS3", UnexpectedEnd { offset: 4, expected: "'?' or '=' after the S-register number" }),
         (
             "AT+CGMR?X",
             UnexpectedChar {
@@ -290,10 +181,7 @@ fn invalid_lines() {
 #[test]
 fn messages_say_where_and_what() {
     let err = parse_line("AT+X=\"abc").unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "the string starting at byte 5 of the line has no closing double quote"
-    );
+    assert_eq!(err.to_string(), "the string starting at byte 5 of the line has no closing double quote");
     let err = parse_line("AT+CGMR?X").unwrap_err();
     assert_eq!(
         err.to_string(),

@@ -64,7 +64,8 @@ impl Dev {
         keys: &[TrustedKey],
         config: EngineConfig,
     ) -> (Self, String) {
-        let cfg = DeviceConfig { profile: profile.name().into(), sector_size: 4096, write_size: 4, slot_size };
+        let cfg =
+            DeviceConfig { profile: profile.name().into(), sector_size: 4096, write_size: 4, slot_size };
         let layout = layout_for(&cfg).unwrap();
         let geometry = Geometry::new(4096, 4, layout.capacity()).unwrap();
         let mut flash = SimFlash::new(geometry);
@@ -124,7 +125,8 @@ impl Dev {
     /// Powers on a flash taken with [`Dev::power_off`].
     pub fn boot(&mut self, mut flash: SimFlash) -> String {
         flash.restore_power();
-        let mut m = Modem::power_on_with(flash, self.layout, self.profile, self.config, self.conditions).unwrap();
+        let mut m =
+            Modem::power_on_with(flash, self.layout, self.profile, self.config, self.conditions).unwrap();
         let out = take(&mut m);
         self.modem = Some(m);
         out
@@ -209,8 +211,12 @@ fn take(m: &mut Modem<SimFlash>) -> String {
 pub fn app_image(version: &str, len: usize, seed: u32) -> Vec<u8> {
     let body = atfota_device::application_body(&format!("test app {version} {seed}"), len);
     let version: ImageVersion = version.parse().unwrap();
-    atfota_image::sign(&body, &SignOptions { version, header_size: 0x200, load_addr: 0 }, &SigningKey::development())
-        .unwrap()
+    atfota_image::sign(
+        &body,
+        &SignOptions { version, header_size: 0x200, load_addr: 0 },
+        &SigningKey::development(),
+    )
+    .unwrap()
 }
 
 /// A loopback HTTP server over a fresh directory holding `files`.

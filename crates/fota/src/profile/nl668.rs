@@ -87,7 +87,9 @@ impl Nl668 {
                     if setting(ctx, KEY_CALLBREAK) == 1 {
                         log::info!("incoming call: CALLBREAK is 1, the download goes on");
                     } else {
-                        log::warn!("incoming call breaks the data session (AT+GTSET=\"CALLBREAK\",1 prevents it)");
+                        log::warn!(
+                            "incoming call breaks the data session (AT+GTSET=\"CALLBREAK\",1 prevents it)"
+                        );
                         ctx.engine.interrupt(Failure::new(FailKind::CallInterrupted, "incoming call"));
                     }
                 }
@@ -105,7 +107,9 @@ impl Nl668 {
             },
             Event::Result(UpgradeResult::Complete) => vec!["GTOTA UPGRADE SUCCESS".into()],
             Event::Result(UpgradeResult::Reverted) => vec!["GTOTA UPGRADE FAILED: 14".into()],
-            Event::Result(UpgradeResult::Failed(f)) => vec![format!("GTOTA UPGRADE FAILED: {}", upgrade_code(f))],
+            Event::Result(UpgradeResult::Failed(f)) => {
+                vec![format!("GTOTA UPGRADE FAILED: {}", upgrade_code(f))]
+            }
             _ => Vec::new(),
         }
     }

@@ -27,18 +27,10 @@ fn table() -> Vec<(&'static str, &'static [u8], Result<usize, &'static str>)> {
         ("signed-sec-cnt", fixtures::SIGNED_SEC_CNT, Ok(0)),
         ("signed-pubkey", fixtures::SIGNED_PUBKEY, Ok(0)),
         ("unsigned", fixtures::UNSIGNED, Err("Unsigned")),
-        (
-            "signed-untrusted",
-            fixtures::SIGNED_UNTRUSTED,
-            Err("UntrustedKey"),
-        ),
+        ("signed-untrusted", fixtures::SIGNED_UNTRUSTED, Err("UntrustedKey")),
         ("signed-dev", fixtures::SIGNED_DEV, Err("UntrustedKey")),
         ("bad-hash", fixtures::BAD_HASH, Err("HashMismatch")),
-        (
-            "signed-pure",
-            fixtures::SIGNED_PURE,
-            Err("UnsupportedSignature"),
-        ),
+        ("signed-pure", fixtures::SIGNED_PURE, Err("UnsupportedSignature")),
         ("payload", fixtures::PAYLOAD, Err("BadMagic")),
     ]
 }
@@ -46,11 +38,7 @@ fn table() -> Vec<(&'static str, &'static [u8], Result<usize, &'static str>)> {
 /// The error's variant name, for comparing verdicts (`ImageError` holds io errors, so no Eq).
 fn name(error: &ImageError) -> String {
     let debug = format!("{error:?}");
-    debug
-        .split([' ', '(', '{'])
-        .next()
-        .unwrap_or_default()
-        .to_owned()
+    debug.split([' ', '(', '{']).next().unwrap_or_default().to_owned()
 }
 
 fn verdict(result: &Result<VerifiedImage, ImageError>) -> Result<usize, String> {
@@ -83,30 +71,18 @@ fn stream(
 }
 
 /// Builds an image by hand: a header (sizes filled in), `body`, and the two TLV areas.
-fn build(
-    header: ImageHeader,
-    body: &[u8],
-    protected: &[Tlv<'_>],
-    unprotected: &[Tlv<'_>],
-) -> Vec<u8> {
+fn build(header: ImageHeader, body: &[u8], protected: &[Tlv<'_>], unprotected: &[Tlv<'_>]) -> Vec<u8> {
     let mut image = vec![0; usize::from(header.hdr_size)];
     image.extend_from_slice(body);
     let mut prot = Vec::new();
     if !protected.is_empty() {
         encode_area(&mut prot, tlv::PROT_INFO_MAGIC, protected).unwrap();
     }
-    let header = ImageHeader {
-        img_size: body.len() as u32,
-        protect_tlv_size: prot.len() as u16,
-        ..header
-    };
+    let header = ImageHeader { img_size: body.len() as u32, protect_tlv_size: prot.len() as u16, ..header };
     header.emit(&mut image);
     image.extend_from_slice(&prot);
     let digest: [u8; 32] = Sha256::digest(&image).into();
-    let mut entries = vec![Tlv {
-        kind: kind::SHA256,
-        value: &digest,
-    }];
+    let mut entries = vec![Tlv { kind: kind::SHA256, value: &digest }];
     entries.extend_from_slice(unprotected);
     encode_area(&mut image, tlv::INFO_MAGIC, &entries).unwrap();
     image
@@ -119,12 +95,7 @@ fn plain_header() -> ImageHeader {
         protect_tlv_size: 0,
         img_size: 0,
         flags: 0,
-        version: ImageVersion {
-            major: 0,
-            minor: 1,
-            revision: 0,
-            build: 0,
-        },
+        version: ImageVersion { major: 0, minor: 1, revision: 0, build: 0 },
     }
 }
 
@@ -150,11 +121,7 @@ fn every_fixture_gives_its_verdict_whole_and_through_a_reader() {
         let whole = stream(image, &[image.len()], SLOT, &keys);
         assert_eq!(verdict(&whole), want(&expected), "{file} fed whole");
         let read = verify_reader(image, SLOT, &keys);
-        assert_eq!(
-            verdict(&read),
-            want(&expected),
-            "{file} through verify_reader"
-        );
+        assert_eq!(verdict(&read), want(&expected), "{file} through verify_reader");
     }
 }
 
@@ -163,39 +130,22 @@ fn verified_fixtures_report_header_digest_and_length() {
     let image = verify_reader(fixtures::SIGNED_ED25519, SLOT, &trusted()).unwrap();
     assert_eq!(image.header.version.to_string(), "1.2.3+4");
     assert_eq!(image.total_len, fixtures::SIGNED_ED25519.len() as u64);
-    assert_eq!(
-        image.digest.to_vec(),
-        fixtures::tlv(fixtures::SIGNED_ED25519, kind::SHA256)
-    );
+    assert_eq!(image.digest.to_vec(), fixtures::tlv(fixtures::SIGNED_ED25519, kind::SHA256));
 
     let sec_cnt = verify_reader(fixtures::SIGNED_SEC_CNT, SLOT, &trusted()).unwrap();
     assert_eq!(sec_cnt.header.protect_tlv_size, 12);
-    assert_eq!(
-        sec_cnt.digest.to_vec(),
-        fixtures::tlv(fixtures::SIGNED_SEC_CNT, kind::SHA256)
-    );
+    assert_eq!(sec_cnt.digest.to_vec(), fixtures::tlv(fixtures::SIGNED_SEC_CNT, kind::SHA256));
 }
 
 #[test]
 fn development_key_verifies_the_dev_fixture() {
-    let keys = [
-        TrustedKey::from_pem(fixtures::UNTRUSTED_PUB).unwrap(),
-        TrustedKey::development(),
-    ];
-    assert_eq!(
-        verify_reader(fixtures::SIGNED_DEV, SLOT, &keys)
-            .unwrap()
-            .key_index,
-        1
-    );
+    let keys = [TrustedKey::from_pem(fixtures::UNTRUSTED_PUB).unwrap(), TrustedKey::development()];
+    assert_eq!(verify_reader(fixtures::SIGNED_DEV, SLOT, &keys).unwrap().key_index, 1);
 }
 
 #[test]
 fn padded_image_is_read_only_up_to_its_tlvs() {
-    let mut reader = Trickle {
-        data: fixtures::SIGNED_PADDED,
-        taken: 0,
-    };
+    let mut reader = Trickle { data: fixtures::SIGNED_PADDED, taken: 0 };
     let image = verify_reader(&mut reader, 0x4000, &trusted()).unwrap();
     assert_eq!(image.total_len, 3655);
     assert_eq!(reader.taken, 3655);
@@ -213,45 +163,25 @@ fn hash_mismatch_fails_at_the_last_byte_not_at_finish() {
     let mut verifier = StreamVerifier::new(SLOT);
     let (body, last) = fixtures::BAD_HASH.split_at(fixtures::BAD_HASH.len() - 1);
     verifier.update(body).unwrap();
-    assert!(matches!(
-        verifier.update(last),
-        Err(ImageError::HashMismatch { .. })
-    ));
-    assert!(matches!(
-        verifier.update(b""),
-        Err(ImageError::AlreadyFailed)
-    ));
-    assert!(matches!(
-        verifier.finish(&trusted()),
-        Err(ImageError::AlreadyFailed)
-    ));
+    assert!(matches!(verifier.update(last), Err(ImageError::HashMismatch { .. })));
+    assert!(matches!(verifier.update(b""), Err(ImageError::AlreadyFailed)));
+    assert!(matches!(verifier.finish(&trusted()), Err(ImageError::AlreadyFailed)));
 }
 
 #[test]
 fn image_larger_than_the_limit_is_rejected_at_the_header() {
-    let header = ImageHeader {
-        img_size: 0x4000_0000,
-        ..plain_header()
-    };
+    let header = ImageHeader { img_size: 0x4000_0000, ..plain_header() };
     let mut head = [0; 32];
     header.emit(&mut head);
     let mut verifier = StreamVerifier::new(0x10_0000);
     let err = verifier.update(&head).unwrap_err();
-    assert!(
-        matches!(err, ImageError::TooLarge { len, limit: 0x10_0000 } if len == 0x40 + 0x4000_0000 + 4)
-    );
+    assert!(matches!(err, ImageError::TooLarge { len, limit: 0x10_0000 } if len == 0x40 + 0x4000_0000 + 4));
     assert_eq!(verifier.bytes_seen(), 32);
     // A reader stops right there too: not one body byte is read.
     let mut image = head.to_vec();
     image.resize(0x2000, 0xa5);
-    let mut reader = Trickle {
-        data: &image,
-        taken: 0,
-    };
-    assert!(matches!(
-        verify_reader(&mut reader, 0x10_0000, &trusted()),
-        Err(ImageError::TooLarge { .. })
-    ));
+    let mut reader = Trickle { data: &image, taken: 0 };
+    assert!(matches!(verify_reader(&mut reader, 0x10_0000, &trusted()), Err(ImageError::TooLarge { .. })));
     assert_eq!(reader.taken, 32);
 }
 
@@ -266,24 +196,13 @@ fn limit_is_checked_against_the_tlv_area_and_the_bytes_fed() {
     // Trailing bytes beyond the slot are refused too.
     let mut verifier = StreamVerifier::new(len);
     verifier.update(fixtures::SIGNED_ED25519).unwrap();
-    assert!(matches!(
-        verifier.update(&[0xff]),
-        Err(ImageError::TooLarge { .. })
-    ));
+    assert!(matches!(verifier.update(&[0xff]), Err(ImageError::TooLarge { .. })));
 }
 
 #[test]
 fn truncation_is_reported_with_what_was_expected() {
     let image = fixtures::SIGNED_ED25519;
-    for cut in [
-        0,
-        10,
-        32,
-        0x200,
-        image.len() - 145,
-        image.len() - 140,
-        image.len() - 1,
-    ] {
+    for cut in [0, 10, 32, 0x200, image.len() - 145, image.len() - 140, image.len() - 1] {
         let err = stream(&image[..cut], &[64], SLOT, &trusted()).unwrap_err();
         assert!(
             matches!(&err, ImageError::Truncated { seen, .. } if *seen == cut as u64),
@@ -293,11 +212,7 @@ fn truncation_is_reported_with_what_was_expected() {
     let err = verify_reader(&image[..100], SLOT, &trusted()).unwrap_err();
     assert!(err.to_string().contains("not known"), "{err}");
     let err = verify_reader(&image[..image.len() - 1], SLOT, &trusted()).unwrap_err();
-    assert!(
-        err.to_string()
-            .contains(&format!("the image is {}", image.len())),
-        "{err}"
-    );
+    assert!(err.to_string().contains(&format!("the image is {}", image.len())), "{err}");
 }
 
 #[test]
@@ -321,110 +236,59 @@ fn unbootable_flags_fail_at_the_header() {
 fn hand_made_images_get_distinct_errors() {
     let key = SigningKey::development();
     let keys = [key.public()];
-    let sec_cnt = [Tlv {
-        kind: kind::SEC_CNT,
-        value: &[1, 0, 0, 0],
-    }];
+    let sec_cnt = [Tlv { kind: kind::SEC_CNT, value: &[1, 0, 0, 0] }];
     let ok = build(plain_header(), b"body", &sec_cnt, &[]);
-    assert!(matches!(
-        stream(&ok, &[3], SLOT, &keys),
-        Err(ImageError::Unsigned)
-    ));
+    assert!(matches!(stream(&ok, &[3], SLOT, &keys), Err(ImageError::Unsigned)));
 
     // The header's protected size disagrees with the area.
     let mut bad = ok.clone();
     bad[0x0a] += 4;
-    assert_eq!(
-        name(&stream(&bad, &[5], SLOT, &keys).unwrap_err()),
-        "ProtectedSizeMismatch"
-    );
+    assert_eq!(name(&stream(&bad, &[5], SLOT, &keys).unwrap_err()), "ProtectedSizeMismatch");
     // A protected area the header does not mention.
     let mut bad = ok.clone();
     bad[0x0a] = 0;
-    assert_eq!(
-        name(&stream(&bad, &[5], SLOT, &keys).unwrap_err()),
-        "ProtectedSizeMismatch"
-    );
+    assert_eq!(name(&stream(&bad, &[5], SLOT, &keys).unwrap_err()), "ProtectedSizeMismatch");
     // Unprotected area magic damaged.
     let mut bad = ok.clone();
     bad[0x40 + 4 + 12] ^= 0xff;
-    assert_eq!(
-        name(&stream(&bad, &[5], SLOT, &keys).unwrap_err()),
-        "TlvAreaMagic"
-    );
+    assert_eq!(name(&stream(&bad, &[5], SLOT, &keys).unwrap_err()), "TlvAreaMagic");
     // A TLV entry longer than its area.
     let mut bad = ok.clone();
     let last_len = bad.len() - 32 - 2;
     bad[last_len] = 0x40;
-    assert_eq!(
-        name(&stream(&bad, &[5], SLOT, &keys).unwrap_err()),
-        "TlvOverrun"
-    );
+    assert_eq!(name(&stream(&bad, &[5], SLOT, &keys).unwrap_err()), "TlvOverrun");
     // A hash TLV inside the protected area.
-    let misplaced = [Tlv {
-        kind: kind::SHA256,
-        value: &[0; 32],
-    }];
+    let misplaced = [Tlv { kind: kind::SHA256, value: &[0; 32] }];
     let bad = build(plain_header(), b"body", &misplaced, &[]);
-    assert_eq!(
-        name(&stream(&bad, &[5], SLOT, &keys).unwrap_err()),
-        "MisplacedTlv"
-    );
+    assert_eq!(name(&stream(&bad, &[5], SLOT, &keys).unwrap_err()), "MisplacedTlv");
     // No SHA256 TLV at all.
     let mut bad = build(plain_header(), b"body", &[], &[]);
     bad[0x44 + 4] = kind::SHA384 as u8;
-    assert_eq!(
-        name(&stream(&bad, &[5], SLOT, &keys).unwrap_err()),
-        "MissingSha256"
-    );
+    assert_eq!(name(&stream(&bad, &[5], SLOT, &keys).unwrap_err()), "MissingSha256");
     // An RSA signature.
-    let bad = build(
-        plain_header(),
-        b"body",
-        &[],
-        &[Tlv {
-            kind: kind::RSA2048,
-            value: &[0; 256],
-        }],
-    );
+    let bad = build(plain_header(), b"body", &[], &[Tlv { kind: kind::RSA2048, value: &[0; 256] }]);
     assert!(matches!(
         stream(&bad, &[5], SLOT, &keys),
-        Err(ImageError::UnsupportedSignature {
-            kind: 0x20,
-            name: "RSA2048"
-        })
+        Err(ImageError::UnsupportedSignature { kind: 0x20, name: "RSA2048" })
     ));
 }
 
 #[test]
 fn tlv_areas_beyond_64_kib_are_refused_before_buffering() {
     let mut head = [0; 32];
-    ImageHeader {
-        protect_tlv_size: 0xfffd,
-        ..plain_header()
-    }
-    .emit(&mut head);
+    ImageHeader { protect_tlv_size: 0xfffd, ..plain_header() }.emit(&mut head);
     let err = StreamVerifier::new(u64::MAX).update(&head).unwrap_err();
-    assert!(
-        matches!(err, ImageError::TlvTooLarge { len: 0x1_0001, .. }),
-        "{err}"
-    );
+    assert!(matches!(err, ImageError::TlvTooLarge { len: 0x1_0001, .. }), "{err}");
 
     // A protected area of 0x8000 bytes plus an unprotected area of 0x9000.
     let filler = vec![0; 0x8000 - 8];
-    let prot = [Tlv {
-        kind: 0xa0,
-        value: &filler,
-    }];
+    let prot = [Tlv { kind: 0xa0, value: &filler }];
     let image = build(plain_header(), b"", &prot, &[]);
     let mut verifier = StreamVerifier::new(u64::MAX);
     let info_at = 0x40 + 0x8000;
     verifier.update(&image[..info_at]).unwrap();
     let err = verifier.update(&[0x07, 0x69, 0x00, 0x90]).unwrap_err();
-    assert!(
-        matches!(err, ImageError::TlvTooLarge { len: 0x1_1000, .. }),
-        "{err}"
-    );
+    assert!(matches!(err, ImageError::TlvTooLarge { len: 0x1_1000, .. }), "{err}");
 }
 
 #[test]
@@ -432,10 +296,7 @@ fn signed_images_of_edge_sizes_verify_in_any_chunking() {
     let key = SigningKey::development();
     for (header_size, len) in [(0x20u16, 0usize), (0x20, 1), (0x200, 4096), (0x400, 65537)] {
         let payload: Vec<u8> = (0..len).map(|i| (i * 7) as u8).collect();
-        let opts = crate::SignOptions {
-            header_size,
-            ..Default::default()
-        };
+        let opts = crate::SignOptions { header_size, ..Default::default() };
         let image = crate::sign(&payload, &opts, &key).unwrap();
         for chunks in [&[1usize][..], &[31, 1, 4096], &[image.len()]] {
             let verified = stream(&image, chunks, 1 << 20, &[key.public()]).unwrap();
@@ -448,10 +309,7 @@ fn signed_images_of_edge_sizes_verify_in_any_chunking() {
 fn a_256_mib_image_streams_with_bounded_memory() {
     let key = SigningKey::development();
     let body_len: u32 = 256 << 20;
-    let header = ImageHeader {
-        img_size: body_len,
-        ..plain_header()
-    };
+    let header = ImageHeader { img_size: body_len, ..plain_header() };
     let mut head = vec![0xff; usize::from(header.hdr_size)];
     header.emit(&mut head);
     let chunk: Vec<u8> = (0..0x1_0000u32).map(|i| (i % 251) as u8).collect();
@@ -469,32 +327,16 @@ fn a_256_mib_image_streams_with_bounded_memory() {
     let key_hash = key.public().key_hash();
     let mut tlvs = Vec::new();
     let entries = [
-        Tlv {
-            kind: kind::SHA256,
-            value: &digest,
-        },
-        Tlv {
-            kind: kind::KEYHASH,
-            value: &key_hash,
-        },
-        Tlv {
-            kind: sig_kind,
-            value: &sig,
-        },
+        Tlv { kind: kind::SHA256, value: &digest },
+        Tlv { kind: kind::KEYHASH, value: &key_hash },
+        Tlv { kind: sig_kind, value: &sig },
     ];
     encode_area(&mut tlvs, tlv::INFO_MAGIC, &entries).unwrap();
     verifier.update(&tlvs).unwrap();
 
-    assert!(
-        verifier.tlvs.capacity() <= 0x200,
-        "buffered {}",
-        verifier.tlvs.capacity()
-    );
+    assert!(verifier.tlvs.capacity() <= 0x200, "buffered {}", verifier.tlvs.capacity());
     let verified = verifier.finish(&[key.public()]).unwrap();
-    assert_eq!(
-        verified.total_len,
-        0x40 + u64::from(body_len) + tlvs.len() as u64
-    );
+    assert_eq!(verified.total_len, 0x40 + u64::from(body_len) + tlvs.len() as u64);
     assert_eq!(verified.digest, digest);
 }
 
@@ -506,10 +348,7 @@ fn reader_errors_surface_as_io() {
             Err(io::Error::other("link down"))
         }
     }
-    assert!(matches!(
-        verify_reader(Broken, SLOT, &trusted()),
-        Err(ImageError::Io(_))
-    ));
+    assert!(matches!(verify_reader(Broken, SLOT, &trusted()), Err(ImageError::Io(_))));
 }
 
 /// Offset of the KEYHASH or PUBKEY entry in the unprotected area of a valid image.

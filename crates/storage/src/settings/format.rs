@@ -77,8 +77,7 @@ impl BankHeader {
             return Err(HeaderFault::Erased);
         }
         if u32_at(bytes, field::MAGIC) != BANK_MAGIC
-            || u32_at(bytes, field::HEADER_CRC)
-                != crc32fast::hash(&bytes[..field::HEADER_CRC.start])
+            || u32_at(bytes, field::HEADER_CRC) != crc32fast::hash(&bytes[..field::HEADER_CRC.start])
         {
             return Err(HeaderFault::Corrupt);
         }
@@ -184,11 +183,7 @@ pub(crate) fn emit_record(
     write_size: u32,
 ) -> Vec<u8> {
     let body = value.unwrap_or(&[]);
-    let mut type_byte = if value.is_some() {
-        KIND_SET
-    } else {
-        KIND_REMOVE
-    };
+    let mut type_byte = if value.is_some() { KIND_SET } else { KIND_REMOVE };
     if commit {
         type_byte |= FLAG_COMMIT;
     }
@@ -247,15 +242,11 @@ mod tests {
 
     #[test]
     fn bank_header_fixture() {
-        let header = BankHeader {
-            seq: 0x0102_0304_0506_0708,
-            bank_size: 0x2000,
-            write_size: 4,
-        };
+        let header = BankHeader { seq: 0x0102_0304_0506_0708, bank_size: 0x2000, write_size: 4 };
         let bytes = header.emit();
         let fixed: [u8; 0x18] = [
-            0x41, 0x54, 0x46, 0x53, 0x01, 0x00, 0x00, 0x00, 0x08, 0x07, 0x06, 0x05, 0x04, 0x03,
-            0x02, 0x01, 0x00, 0x20, 0x00, 0x00, 0x04, 0x00, 0x00, 0x00,
+            0x41, 0x54, 0x46, 0x53, 0x01, 0x00, 0x00, 0x00, 0x08, 0x07, 0x06, 0x05, 0x04, 0x03, 0x02, 0x01,
+            0x00, 0x20, 0x00, 0x00, 0x04, 0x00, 0x00, 0x00,
         ];
         assert_eq!(&bytes[..0x18], &fixed);
         assert_eq!(&bytes[0x18..], &crc32fast::hash(&fixed).to_le_bytes());
@@ -264,108 +255,52 @@ mod tests {
 
     #[test]
     fn bank_header_faults() {
-        let good = BankHeader {
-            seq: 5,
-            bank_size: 0x1000,
-            write_size: 4,
-        };
-        assert_eq!(
-            BankHeader::parse(&[0xff; BANK_HEADER_LEN], 0x1000, 4),
-            Err(HeaderFault::Erased)
-        );
-        assert_eq!(
-            BankHeader::parse(&[0; BANK_HEADER_LEN], 0x1000, 4),
-            Err(HeaderFault::Corrupt)
-        );
+        let good = BankHeader { seq: 5, bank_size: 0x1000, write_size: 4 };
+        assert_eq!(BankHeader::parse(&[0xff; BANK_HEADER_LEN], 0x1000, 4), Err(HeaderFault::Erased));
+        assert_eq!(BankHeader::parse(&[0; BANK_HEADER_LEN], 0x1000, 4), Err(HeaderFault::Corrupt));
         let mut flipped = good.emit();
         flipped[9] ^= 0x01;
-        assert_eq!(
-            BankHeader::parse(&flipped, 0x1000, 4),
-            Err(HeaderFault::Corrupt)
-        );
-        assert_eq!(
-            BankHeader::parse(&good.emit(), 0x2000, 4),
-            Err(HeaderFault::Foreign)
-        );
-        assert_eq!(
-            BankHeader::parse(&good.emit(), 0x1000, 16),
-            Err(HeaderFault::Foreign)
-        );
+        assert_eq!(BankHeader::parse(&flipped, 0x1000, 4), Err(HeaderFault::Corrupt));
+        assert_eq!(BankHeader::parse(&good.emit(), 0x2000, 4), Err(HeaderFault::Foreign));
+        assert_eq!(BankHeader::parse(&good.emit(), 0x1000, 16), Err(HeaderFault::Foreign));
         let zero = BankHeader { seq: 0, ..good };
-        assert_eq!(
-            BankHeader::parse(&zero.emit(), 0x1000, 4),
-            Err(HeaderFault::Foreign)
-        );
-        let last = BankHeader {
-            seq: u64::MAX,
-            ..good
-        };
-        assert_eq!(
-            BankHeader::parse(&last.emit(), 0x1000, 4),
-            Err(HeaderFault::Foreign)
-        );
+        assert_eq!(BankHeader::parse(&zero.emit(), 0x1000, 4), Err(HeaderFault::Foreign));
+        let last = BankHeader { seq: u64::MAX, ..good };
+        assert_eq!(BankHeader::parse(&last.emit(), 0x1000, 4), Err(HeaderFault::Foreign));
         let mut version = good.emit();
         version[4] = 2;
         let crc = crc32fast::hash(&version[..0x18]).to_le_bytes();
         version[0x18..].copy_from_slice(&crc);
-        assert_eq!(
-            BankHeader::parse(&version, 0x1000, 4),
-            Err(HeaderFault::Foreign)
-        );
+        assert_eq!(BankHeader::parse(&version, 0x1000, 4), Err(HeaderFault::Foreign));
     }
 
     #[test]
     fn record_fixture() {
         let bytes = emit_record(1, "ab", Some(&[0x10, 0x20, 0x30]), true, 4);
         let mut crc = crc32fast::Hasher::new();
-        crc.update(&[
-            1, 0, 0, 0, 0, 0, 0, 0, 0x81, 0x02, 0x03, 0x00, b'a', b'b', 0x10, 0x20, 0x30,
-        ]);
+        crc.update(&[1, 0, 0, 0, 0, 0, 0, 0, 0x81, 0x02, 0x03, 0x00, b'a', b'b', 0x10, 0x20, 0x30]);
         let crc = crc.finalize().to_le_bytes();
         let expected = [
-            0x81, 0x02, 0x03, 0x00, crc[0], crc[1], crc[2], crc[3], b'a', b'b', 0x10, 0x20, 0x30,
-            0xff, 0xff, 0xff,
+            0x81, 0x02, 0x03, 0x00, crc[0], crc[1], crc[2], crc[3], b'a', b'b', 0x10, 0x20, 0x30, 0xff, 0xff,
+            0xff,
         ];
         assert_eq!(bytes, expected);
         let head = RecordHead::parse(&array(&bytes[..8])).unwrap();
         assert_eq!(head.value_len, Some(3));
         assert!(head.commit);
         assert!(head.matches(1, &bytes[8..13]));
-        assert!(
-            !head.matches(2, &bytes[8..13]),
-            "a record from another generation must not match"
-        );
+        assert!(!head.matches(2, &bytes[8..13]), "a record from another generation must not match");
     }
 
     #[test]
     fn record_heads_outside_the_limits_are_refused() {
         assert_eq!(RecordHead::parse(&[0xff; 8]), None);
         assert_eq!(RecordHead::parse(&[0; 8]), None);
-        assert_eq!(
-            RecordHead::parse(&[0x01, 0, 1, 0, 0, 0, 0, 0]),
-            None,
-            "empty key"
-        );
-        assert_eq!(
-            RecordHead::parse(&[0x01, 65, 1, 0, 0, 0, 0, 0]),
-            None,
-            "long key"
-        );
-        assert_eq!(
-            RecordHead::parse(&[0x01, 1, 0x01, 0x10, 0, 0, 0, 0]),
-            None,
-            "long value"
-        );
-        assert_eq!(
-            RecordHead::parse(&[0x02, 1, 1, 0, 0, 0, 0, 0]),
-            None,
-            "remove with value"
-        );
-        assert_eq!(
-            RecordHead::parse(&[0x03, 1, 0, 0, 0, 0, 0, 0]),
-            None,
-            "unknown type"
-        );
+        assert_eq!(RecordHead::parse(&[0x01, 0, 1, 0, 0, 0, 0, 0]), None, "empty key");
+        assert_eq!(RecordHead::parse(&[0x01, 65, 1, 0, 0, 0, 0, 0]), None, "long key");
+        assert_eq!(RecordHead::parse(&[0x01, 1, 0x01, 0x10, 0, 0, 0, 0]), None, "long value");
+        assert_eq!(RecordHead::parse(&[0x02, 1, 1, 0, 0, 0, 0, 0]), None, "remove with value");
+        assert_eq!(RecordHead::parse(&[0x03, 1, 0, 0, 0, 0, 0, 0]), None, "unknown type");
         assert!(RecordHead::parse(&[0x01, 64, 0x00, 0x10, 0, 0, 0, 0]).is_some());
         assert!(RecordHead::parse(&[0x82, 1, 0, 0, 0, 0, 0, 0]).is_some());
     }

@@ -175,18 +175,9 @@ struct Current {
 impl Settings {
     /// Loads the store from `part`; damaged contents give an empty store and a
     /// warning, only flash errors and an unusable partition fail.
-    pub fn open<F: NorFlash + ?Sized>(
-        flash: &mut F,
-        part: Partition,
-    ) -> Result<Self, SettingsError> {
+    pub fn open<F: NorFlash + ?Sized>(flash: &mut F, part: Partition) -> Result<Self, SettingsError> {
         let banks = Banks::new(flash.geometry(), part)?;
-        let mut store = Self {
-            banks,
-            current: None,
-            append_at: 0,
-            must_compact: true,
-            map: BTreeMap::new(),
-        };
+        let mut store = Self { banks, current: None, append_at: 0, must_compact: true, map: BTreeMap::new() };
         let Some(current) = scan::find_current(flash, &banks)? else {
             return Ok(store);
         };
@@ -234,11 +225,7 @@ impl Settings {
     }
 
     /// Removes `key` (nothing happens if it is not set).
-    pub fn remove<F: NorFlash + ?Sized>(
-        &mut self,
-        flash: &mut F,
-        key: &str,
-    ) -> Result<(), SettingsError> {
+    pub fn remove<F: NorFlash + ?Sized>(&mut self, flash: &mut F, key: &str) -> Result<(), SettingsError> {
         self.apply(flash, &[(key, None)])
     }
 
@@ -275,17 +262,12 @@ impl Settings {
         let mut batch = BTreeMap::new();
         for &(key, value) in changes {
             if !format::valid_key(key.as_bytes()) {
-                return Err(SettingsError::InvalidKey {
-                    key: key.to_owned(),
-                });
+                return Err(SettingsError::InvalidKey { key: key.to_owned() });
             }
             if let Some(value) = value
                 && value.len() > MAX_VALUE_LEN
             {
-                return Err(SettingsError::ValueTooLarge {
-                    key: key.to_owned(),
-                    len: value.len(),
-                });
+                return Err(SettingsError::ValueTooLarge { key: key.to_owned(), len: value.len() });
             }
             batch.insert(key, value);
         }
@@ -331,11 +313,8 @@ impl Settings {
         let base = self.banks.offset(current.index);
         let last = batch.len() - 1;
         for (i, (key, value)) in batch.iter().enumerate() {
-            let record =
-                format::emit_record(current.seq, key, *value, i == last, self.banks.write_size);
-            self.banks
-                .part
-                .write(flash, base + self.append_at, &record)?;
+            let record = format::emit_record(current.seq, key, *value, i == last, self.banks.write_size);
+            self.banks.part.write(flash, base + self.append_at, &record)?;
             // Fits in u32: write_batch checked the batch fits in the bank.
             self.append_at += record.len() as u32;
         }
@@ -356,18 +335,13 @@ impl Settings {
                 .map(|(key, value)| format::record_len(key.len(), value.len(), write_size) as u64)
                 .sum::<u64>();
         if needed > u64::from(self.banks.bank_size) {
-            return Err(SettingsError::Full {
-                needed,
-                capacity: u64::from(self.banks.bank_size),
-            });
+            return Err(SettingsError::Full { needed, capacity: u64::from(self.banks.bank_size) });
         }
         // find_current refuses u64::MAX, so seq + 1 cannot overflow; but a bank numbered
         // u64::MAX would be refused too, so the last valid number has no successor.
         let (index, seq) = match self.current {
             Some(current) if current.seq + 1 == u64::MAX => {
-                return Err(SettingsError::SequenceExhausted {
-                    name: self.banks.part.name,
-                });
+                return Err(SettingsError::SequenceExhausted { name: self.banks.part.name });
             }
             Some(current) => (1 - current.index, current.seq + 1),
             None => (0, 1),
@@ -384,13 +358,8 @@ impl Settings {
             // Fits in u32: `needed` was checked against the bank size.
             at += record.len() as u32;
         }
-        let mut header = format::BankHeader {
-            seq,
-            bank_size: self.banks.bank_size,
-            write_size,
-        }
-        .emit()
-        .to_vec();
+        let mut header =
+            format::BankHeader { seq, bank_size: self.banks.bank_size, write_size }.emit().to_vec();
         header.resize(header_len, 0xff);
         self.banks.part.write(flash, base, &header)?;
         self.current = Some(Current { index, seq });
@@ -431,12 +400,7 @@ impl Banks {
                 sector_size,
             });
         }
-        Ok(Self {
-            part,
-            bank_size,
-            sector_size,
-            write_size: geometry.write_size,
-        })
+        Ok(Self { part, bank_size, sector_size, write_size: geometry.write_size })
     }
 
     /// Partition offset of bank `index` (0 or 1).

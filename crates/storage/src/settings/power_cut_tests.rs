@@ -34,11 +34,7 @@ impl Rig {
         Self {
             name: "4 KiB sectors, 4-byte writes",
             geometry: Geometry::new(0x1000, 4, 0x4000).unwrap(),
-            part: Partition {
-                name: "settings",
-                offset: 0x1000,
-                size: 0x2000,
-            },
+            part: Partition { name: "settings", offset: 0x1000, size: 0x2000 },
             value_len: (8, 400),
         }
     }
@@ -47,11 +43,7 @@ impl Rig {
         Self {
             name: "128 KiB sectors, 16-byte writes",
             geometry: Geometry::new(0x2_0000, 16, 0x6_0000).unwrap(),
-            part: Partition {
-                name: "settings",
-                offset: 0x2_0000,
-                size: 0x4_0000,
-            },
+            part: Partition { name: "settings", offset: 0x2_0000, size: 0x4_0000 },
             value_len: (2048, MAX_VALUE_LEN),
         }
     }
@@ -61,15 +53,8 @@ impl Rig {
     }
 }
 
-const KEYS: [&str; 7] = [
-    "fota.stage",
-    "fota.offset",
-    "fota.result",
-    "fota.key.0",
-    "fota.key.1",
-    "net.apn",
-    "x",
-];
+const KEYS: [&str; 7] =
+    ["fota.stage", "fota.offset", "fota.result", "fota.key.0", "fota.key.1", "net.apn", "x"];
 
 /// A workload of `steps` calls: mostly sets (many of them overwrites),
 /// removes, and batches mixing both.
@@ -86,16 +71,7 @@ fn script(rng: &mut fastrand::Rng, rig: &Rig, steps: usize) -> Vec<Step> {
                 let n = rng.usize(2..=4);
                 Step::Batch(
                     (0..n)
-                        .map(|_| {
-                            (
-                                key(rng),
-                                if rng.u8(..4) == 0 {
-                                    None
-                                } else {
-                                    Some(value(rng))
-                                },
-                            )
-                        })
+                        .map(|_| (key(rng), if rng.u8(..4) == 0 { None } else { Some(value(rng)) }))
                         .collect(),
                 )
             }
@@ -110,10 +86,8 @@ fn run(store: &mut Settings, flash: &mut SimFlash, step: &Step) -> Result<(), Se
         Step::Set(key, value) => store.set(flash, key, value),
         Step::Remove(key) => store.remove(flash, key),
         Step::Batch(changes) => {
-            let batch: Vec<(&str, Option<&[u8]>)> = changes
-                .iter()
-                .map(|(k, v)| (k.as_str(), v.as_deref()))
-                .collect();
+            let batch: Vec<(&str, Option<&[u8]>)> =
+                changes.iter().map(|(k, v)| (k.as_str(), v.as_deref())).collect();
             store.apply(flash, &batch)
         }
     }
@@ -140,11 +114,8 @@ fn model(map: &mut Map, step: &Step) {
 
 /// Describes how `got` differs from what was expected, key by key.
 fn diff(got: &Map, before: &Map, after: &Map) -> String {
-    let keys: std::collections::BTreeSet<&String> = got
-        .keys()
-        .chain(before.keys())
-        .chain(after.keys())
-        .collect();
+    let keys: std::collections::BTreeSet<&String> =
+        got.keys().chain(before.keys()).chain(after.keys()).collect();
     let show = |v: Option<&Vec<u8>>| v.map_or("-".to_owned(), |v| format!("{}B", v.len()));
     keys.into_iter()
         .filter(|k| got.get(*k) != before.get(*k) || got.get(*k) != after.get(*k))
@@ -163,12 +134,7 @@ fn diff(got: &Map, before: &Map, after: &Map) -> String {
 /// After a cut during a step: reopens, checks the store holds the state from
 /// before or after that step, writes more and checks a second reopen. Returns
 /// the reopened store and its state.
-fn recover(
-    flash: &mut SimFlash,
-    rig: &Rig,
-    before: &Map,
-    after: &Map,
-) -> Result<(Settings, Map), String> {
+fn recover(flash: &mut SimFlash, rig: &Rig, before: &Map, after: &Map) -> Result<(Settings, Map), String> {
     let mut store = Settings::open(flash, rig.part).map_err(|e| format!("reopen failed: {e}"))?;
     let got = contents(&store);
     let mut state = if got == *after {
@@ -176,10 +142,7 @@ fn recover(
     } else if got == *before {
         before.clone()
     } else {
-        return Err(format!(
-            "neither before nor after the interrupted step: {}",
-            diff(&got, before, after)
-        ));
+        return Err(format!("neither before nor after the interrupted step: {}", diff(&got, before, after)));
     };
     let extra = Step::Set("after.cut".to_owned(), vec![0x5a; 32]);
     run(&mut store, flash, &extra).map_err(|e| format!("write after reopen failed: {e}"))?;
@@ -189,13 +152,9 @@ fn recover(
         run(&mut store, flash, &remove).map_err(|e| format!("remove after reopen failed: {e}"))?;
         model(&mut state, &remove);
     }
-    let store =
-        Settings::open(flash, rig.part).map_err(|e| format!("second reopen failed: {e}"))?;
+    let store = Settings::open(flash, rig.part).map_err(|e| format!("second reopen failed: {e}"))?;
     if contents(&store) != state {
-        return Err(format!(
-            "second reopen lost data: {}",
-            diff(&contents(&store), &state, &state)
-        ));
+        return Err(format!("second reopen lost data: {}", diff(&contents(&store), &state, &state)));
     }
     Ok((store, state))
 }
@@ -232,11 +191,7 @@ fn exhaustive(rig: Rig, steps: usize) {
     let total = flash.ops();
     let compactions = flash.stats().erases / rig.sectors_per_bank();
     // The first write builds a bank; two more prove compaction under cuts.
-    assert!(
-        compactions >= 3,
-        "{}: only {compactions} compactions",
-        rig.name
-    );
+    assert!(compactions >= 3, "{}: only {compactions} compactions", rig.name);
     assert!(steps.iter().any(|s| matches!(s, Step::Batch(_))));
     assert!(steps.iter().any(|s| matches!(s, Step::Remove(_))));
     let mut tried = 0;
@@ -255,12 +210,7 @@ fn exhaustive(rig: Rig, steps: usize) {
         steps.len(),
         failures.len()
     );
-    assert!(
-        failures.is_empty(),
-        "{}:\n{}",
-        rig.name,
-        failures[..failures.len().min(10)].join("\n")
-    );
+    assert!(failures.is_empty(), "{}:\n{}", rig.name, failures[..failures.len().min(10)].join("\n"));
 }
 
 #[test]
@@ -277,11 +227,7 @@ fn every_cut_point_large_geometry() {
 /// followed by a checked recovery, then a clean run and a final reopen.
 fn random_run(seed: u64) -> Result<usize, String> {
     let mut rng = fastrand::Rng::with_seed(seed);
-    let rig = if seed % 10 == 9 {
-        Rig::large()
-    } else {
-        Rig::small()
-    };
+    let rig = if seed % 10 == 9 { Rig::large() } else { Rig::small() };
     let len = rng.usize(20..60);
     let steps = script(&mut rng, &rig, len);
     let mut flash = SimFlash::new(rig.geometry);
@@ -314,21 +260,14 @@ fn random_run(seed: u64) -> Result<usize, String> {
     }
     let store = Settings::open(&mut flash, rig.part).map_err(|e| e.to_string())?;
     if contents(&store) != state {
-        return Err(format!(
-            "final reopen: {}",
-            diff(&contents(&store), &state, &state)
-        ));
+        return Err(format!("final reopen: {}", diff(&contents(&store), &state, &state)));
     }
     Ok(cuts)
 }
 
 /// Plans a cut a few operations ahead, clean or torn.
 fn plan(flash: &mut SimFlash, rng: &mut fastrand::Rng) {
-    let mode = if rng.bool() {
-        CutMode::Clean
-    } else {
-        CutMode::Tear
-    };
+    let mode = if rng.bool() { CutMode::Clean } else { CutMode::Tear };
     flash.cut_before(flash.ops() + rng.u64(1..=40), mode, rng.u64(..));
 }
 
@@ -343,14 +282,7 @@ fn random_runs_with_several_cuts() {
             Err(why) => failures.push(format!("seed {seed}: {why}")),
         }
     }
-    println!(
-        "random runs: {runs} runs, {cuts} cuts, {} failures",
-        failures.len()
-    );
+    println!("random runs: {runs} runs, {cuts} cuts, {} failures", failures.len());
     assert!(cuts > runs as usize, "too few cuts struck: {cuts}");
-    assert!(
-        failures.is_empty(),
-        "{}",
-        failures[..failures.len().min(10)].join("\n")
-    );
+    assert!(failures.is_empty(), "{}", failures[..failures.len().min(10)].join("\n"));
 }

@@ -37,10 +37,7 @@ pub(super) fn find_current<F: NorFlash + ?Sized>(
         banks.part.read(flash, banks.offset(index), &mut bytes)?;
         match BankHeader::parse(&bytes, banks.bank_size, banks.write_size) {
             Ok(header) if best.is_none_or(|b| header.seq > b.seq) => {
-                best = Some(Current {
-                    index,
-                    seq: header.seq,
-                });
+                best = Some(Current { index, seq: header.seq });
             }
             Ok(_) => {}
             Err(f) => *fault = f,
@@ -48,17 +45,10 @@ pub(super) fn find_current<F: NorFlash + ?Sized>(
     }
     match (best, faults) {
         (Some(current), _) => {
-            log::debug!(
-                "settings: bank {} is current (sequence {})",
-                current.index,
-                current.seq
-            )
+            log::debug!("settings: bank {} is current (sequence {})", current.index, current.seq)
         }
         (None, [HeaderFault::Erased, HeaderFault::Erased]) => {
-            log::debug!(
-                "settings: partition {} is blank, starting empty",
-                banks.part.name
-            )
+            log::debug!("settings: partition {} is blank, starting empty", banks.part.name)
         }
         (None, _) => log::warn!(
             "settings: no valid bank in partition {} ({faults:?}); starting empty, the next write rebuilds it",
@@ -94,9 +84,7 @@ pub(super) fn replay<F: NorFlash + ?Sized>(
         }
         // Bounded: parse() checked the lengths against the limits.
         body.resize(head.body_len(), 0);
-        banks
-            .part
-            .read(flash, base + (pos + RECORD_HEADER_LEN) as u32, &mut body)?;
+        banks.part.read(flash, base + (pos + RECORD_HEADER_LEN) as u32, &mut body)?;
         if !head.matches(current.seq, &body) {
             break;
         }
@@ -120,11 +108,7 @@ pub(super) fn replay<F: NorFlash + ?Sized>(
     }
     let clean = is_erased(flash, banks, base + end as u32, (size - end) as u32)?;
     // Fits in u32: at most the bank size.
-    Ok(Replay {
-        map,
-        end: end as u32,
-        clean,
-    })
+    Ok(Replay { map, end: end as u32, clean })
 }
 
 /// Whether `len` bytes at partition offset `offset` all read as erased.

@@ -14,21 +14,11 @@ use crate::sim::{CutMode, SimFlash};
 /// 16 KiB of 4 KiB sectors; the store takes the middle two (banks of one sector).
 pub(super) fn small() -> (SimFlash, Partition) {
     let geometry = Geometry::new(0x1000, 4, 0x4000).unwrap();
-    (
-        SimFlash::new(geometry),
-        Partition {
-            name: "settings",
-            offset: 0x1000,
-            size: 0x2000,
-        },
-    )
+    (SimFlash::new(geometry), Partition { name: "settings", offset: 0x1000, size: 0x2000 })
 }
 
 pub(super) fn contents(store: &Settings) -> BTreeMap<String, Vec<u8>> {
-    store
-        .iter()
-        .map(|(k, v)| (k.to_owned(), v.to_vec()))
-        .collect()
+    store.iter().map(|(k, v)| (k.to_owned(), v.to_vec())).collect()
 }
 
 /// Runs `f` and returns the warnings it logged on this thread.
@@ -79,9 +69,7 @@ fn values_survive_reopen() {
     let (mut flash, part) = small();
     let mut store = Settings::open(&mut flash, part).unwrap();
     store.set(&mut flash, "fota.stage", b"downloading").unwrap();
-    store
-        .set(&mut flash, "fota.offset", &0x1234_5678u64.to_le_bytes())
-        .unwrap();
+    store.set(&mut flash, "fota.offset", &0x1234_5678u64.to_le_bytes()).unwrap();
     store.set(&mut flash, "empty", b"").unwrap();
     store.set(&mut flash, "fota.stage", b"verifying").unwrap();
     store.remove(&mut flash, "empty").unwrap();
@@ -116,33 +104,17 @@ fn bad_keys_and_values_are_refused_and_change_nothing() {
     store.set(&mut flash, "a", b"1").unwrap();
     let ops = flash.ops();
     for key in ["", "tab\t", "é", &"k".repeat(65)] {
-        assert!(
-            matches!(
-                store.set(&mut flash, key, b"x"),
-                Err(SettingsError::InvalidKey { .. })
-            ),
-            "{key:?}"
-        );
+        assert!(matches!(store.set(&mut flash, key, b"x"), Err(SettingsError::InvalidKey { .. })), "{key:?}");
     }
     let big = vec![0; MAX_VALUE_LEN + 1];
     let err = store.set(&mut flash, "b", &big).unwrap_err();
-    assert!(matches!(
-        err,
-        SettingsError::ValueTooLarge { len: 4097, .. }
-    ));
+    assert!(matches!(err, SettingsError::ValueTooLarge { len: 4097, .. }));
     // One bad change spoils the whole batch.
     let batch: [(&str, Option<&[u8]>); 2] = [("c", Some(b"ok")), ("bad key\n", None)];
     assert!(store.apply(&mut flash, &batch).is_err());
     assert_eq!(flash.ops(), ops);
-    assert_eq!(
-        contents(&store),
-        BTreeMap::from([("a".to_owned(), b"1".to_vec())])
-    );
-    assert!(
-        store
-            .set(&mut flash, &"k".repeat(64), b"longest key")
-            .is_ok()
-    );
+    assert_eq!(contents(&store), BTreeMap::from([("a".to_owned(), b"1".to_vec())]));
+    assert!(store.set(&mut flash, &"k".repeat(64), b"longest key").is_ok());
 }
 
 #[test]
@@ -154,9 +126,7 @@ fn changes_that_alter_nothing_write_nothing() {
     store.set(&mut flash, "a", b"1").unwrap();
     store.remove(&mut flash, "missing").unwrap();
     store.apply(&mut flash, &[]).unwrap();
-    store
-        .apply(&mut flash, &[("a", Some(b"2")), ("a", Some(b"1"))])
-        .unwrap();
+    store.apply(&mut flash, &[("a", Some(b"2")), ("a", Some(b"1"))]).unwrap();
     assert_eq!(flash.ops(), ops);
 }
 
@@ -165,22 +135,12 @@ fn a_batch_applies_its_last_change_per_key() {
     let (mut flash, part) = small();
     let mut store = Settings::open(&mut flash, part).unwrap();
     store.set(&mut flash, "gone", b"x").unwrap();
-    let batch: [(&str, Option<&[u8]>); 4] = [
-        ("a", Some(b"1")),
-        ("a", Some(b"2")),
-        ("gone", None),
-        ("b", Some(b"3")),
-    ];
+    let batch: [(&str, Option<&[u8]>); 4] =
+        [("a", Some(b"1")), ("a", Some(b"2")), ("gone", None), ("b", Some(b"3"))];
     store.apply(&mut flash, &batch).unwrap();
-    let expected = BTreeMap::from([
-        ("a".to_owned(), b"2".to_vec()),
-        ("b".to_owned(), b"3".to_vec()),
-    ]);
+    let expected = BTreeMap::from([("a".to_owned(), b"2".to_vec()), ("b".to_owned(), b"3".to_vec())]);
     assert_eq!(contents(&store), expected);
-    assert_eq!(
-        contents(&Settings::open(&mut flash, part).unwrap()),
-        expected
-    );
+    assert_eq!(contents(&Settings::open(&mut flash, part).unwrap()), expected);
 }
 
 #[test]
@@ -208,24 +168,12 @@ fn values_that_no_longer_fit_a_bank_are_refused_cleanly() {
     let mut store = Settings::open(&mut flash, part).unwrap();
     store.set(&mut flash, "a", &[1; 2000]).unwrap();
     let err = store.set(&mut flash, "b", &[2; 2100]).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            SettingsError::Full {
-                capacity: 0x1000,
-                ..
-            }
-        ),
-        "{err}"
-    );
+    assert!(matches!(err, SettingsError::Full { capacity: 0x1000, .. }), "{err}");
     assert!(err.to_string().contains("enlarge"));
     assert_eq!(store.get("b"), None);
     assert!(!store.must_compact, "a refusal is not a flash failure");
     // A value as large as allowed can never fit a 4 KiB bank.
-    assert!(matches!(
-        store.set(&mut flash, "c", &[0; MAX_VALUE_LEN]),
-        Err(SettingsError::Full { .. })
-    ));
+    assert!(matches!(store.set(&mut flash, "c", &[0; MAX_VALUE_LEN]), Err(SettingsError::Full { .. })));
     // Replacing the big value is still possible, and so is everything after.
     store.set(&mut flash, "a", &[3; 2100]).unwrap();
     store.set(&mut flash, "b", b"small").unwrap();
@@ -238,46 +186,18 @@ fn values_that_no_longer_fit_a_bank_are_refused_cleanly() {
 fn unusable_partitions_are_refused() {
     let (mut flash, _) = small();
     let cases = [
-        Partition {
-            name: "one-sector",
-            offset: 0x1000,
-            size: 0x1000,
-        },
-        Partition {
-            name: "misaligned",
-            offset: 0x800,
-            size: 0x2000,
-        },
-        Partition {
-            name: "ragged",
-            offset: 0x1000,
-            size: 0x2800,
-        },
-        Partition {
-            name: "outside",
-            offset: 0x3000,
-            size: 0x2000,
-        },
-        Partition {
-            name: "wraps",
-            offset: 0xffff_f000,
-            size: 0x2000,
-        },
+        Partition { name: "one-sector", offset: 0x1000, size: 0x1000 },
+        Partition { name: "misaligned", offset: 0x800, size: 0x2000 },
+        Partition { name: "ragged", offset: 0x1000, size: 0x2800 },
+        Partition { name: "outside", offset: 0x3000, size: 0x2000 },
+        Partition { name: "wraps", offset: 0xffff_f000, size: 0x2000 },
     ];
     for part in cases {
         let err = Settings::open(&mut flash, part).unwrap_err();
-        assert!(
-            matches!(err, SettingsError::BadPartition { .. }),
-            "{}: {err}",
-            part.name
-        );
+        assert!(matches!(err, SettingsError::BadPartition { .. }), "{}: {err}", part.name);
     }
     // An odd sector count leaves the last sector unused.
-    let part = Partition {
-        name: "odd",
-        offset: 0x1000,
-        size: 0x3000,
-    };
+    let part = Partition { name: "odd", offset: 0x1000, size: 0x3000 };
     let mut store = Settings::open(&mut flash, part).unwrap();
     store.set(&mut flash, "a", b"1").unwrap();
     assert_eq!(store.banks.bank_size, 0x1000);
@@ -288,10 +208,7 @@ fn flash_errors_fail_open() {
     let (mut flash, part) = small();
     flash.cut_before(1, CutMode::Clean, 0);
     let _ = flash.write(0, &[0; 4]);
-    assert!(matches!(
-        Settings::open(&mut flash, part),
-        Err(SettingsError::Flash(FlashError::PowerLost))
-    ));
+    assert!(matches!(Settings::open(&mut flash, part), Err(SettingsError::Flash(FlashError::PowerLost))));
 }
 
 #[test]
@@ -361,26 +278,10 @@ fn garbage_partitions_open_empty_with_a_warning() {
     }
     // Headers that check out but cannot be ours.
     let foreign = [
-        format::BankHeader {
-            seq: 0,
-            bank_size: 0x1000,
-            write_size: 4,
-        },
-        format::BankHeader {
-            seq: u64::MAX,
-            bank_size: 0x1000,
-            write_size: 4,
-        },
-        format::BankHeader {
-            seq: 1,
-            bank_size: 0x2000,
-            write_size: 4,
-        },
-        format::BankHeader {
-            seq: 1,
-            bank_size: 0x1000,
-            write_size: 8,
-        },
+        format::BankHeader { seq: 0, bank_size: 0x1000, write_size: 4 },
+        format::BankHeader { seq: u64::MAX, bank_size: 0x1000, write_size: 4 },
+        format::BankHeader { seq: 1, bank_size: 0x2000, write_size: 4 },
+        format::BankHeader { seq: 1, bank_size: 0x1000, write_size: 8 },
     ];
     for header in foreign {
         let mut bytes = vec![0xff; 0x4000];
@@ -406,12 +307,7 @@ fn a_valid_header_over_random_records_never_panics() {
         let mut rng = fastrand::Rng::with_seed(seed);
         let mut bytes = vec![0xff; 0x4000];
         rng.fill(&mut bytes[0x1000..0x3000]);
-        let header = format::BankHeader {
-            seq: 7,
-            bank_size: 0x1000,
-            write_size: 4,
-        }
-        .emit();
+        let header = format::BankHeader { seq: 7, bank_size: 0x1000, write_size: 4 }.emit();
         bytes[0x1000..0x1000 + header.len()].copy_from_slice(&header);
         // Plausible record heads with random bodies and lengths.
         let mut at = 0x1000 + 0x1c;
@@ -426,10 +322,7 @@ fn a_valid_header_over_random_records_never_panics() {
         assert_eq!(store.current.map(|c| c.seq), Some(7));
         store.set(&mut flash, "k", b"v").unwrap();
         assert_eq!(store.current.map(|c| c.seq), Some(8));
-        assert_eq!(
-            contents(&Settings::open(&mut flash, part).unwrap()),
-            contents(&store)
-        );
+        assert_eq!(contents(&Settings::open(&mut flash, part).unwrap()), contents(&store));
     }
 }
 
@@ -441,12 +334,7 @@ fn a_bank_at_the_last_sequence_number_refuses_to_compact() {
     let (flash, part) = small();
     let last = u64::MAX - 1;
     let mut bytes = vec![0xff; 0x4000];
-    let header = format::BankHeader {
-        seq: last,
-        bank_size: 0x1000,
-        write_size: 4,
-    }
-    .emit();
+    let header = format::BankHeader { seq: last, bank_size: 0x1000, write_size: 4 }.emit();
     bytes[0x1000..0x1000 + header.len()].copy_from_slice(&header);
     let record = format::emit_record(last, "a", Some(b"1"), true, 4);
     bytes[0x1000 + 0x1c..0x1000 + 0x1c + record.len()].copy_from_slice(&record);
@@ -459,19 +347,10 @@ fn a_bank_at_the_last_sequence_number_refuses_to_compact() {
     store.set(&mut flash, "b", &[2; 3000]).unwrap();
     let ops = flash.ops();
     let err = store.set(&mut flash, "b", &[3; 3000]).unwrap_err();
-    assert!(
-        matches!(err, SettingsError::SequenceExhausted { .. }),
-        "{err}"
-    );
-    assert!(
-        err.to_string().contains("erase the settings partition"),
-        "{err}"
-    );
+    assert!(matches!(err, SettingsError::SequenceExhausted { .. }), "{err}");
+    assert!(err.to_string().contains("erase the settings partition"), "{err}");
     assert_eq!(flash.ops(), ops, "nothing was erased or written");
-    assert_eq!(
-        contents(&store),
-        contents(&Settings::open(&mut flash, part).unwrap())
-    );
+    assert_eq!(contents(&store), contents(&Settings::open(&mut flash, part).unwrap()));
 
     // Appending needs no new sequence number: small changes still work and last.
     store.set(&mut flash, "c", b"3").unwrap();
@@ -506,17 +385,11 @@ fn works_on_a_file_backed_flash() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("flash.bin");
     let geometry = Geometry::new(0x1000, 4, 0x4000).unwrap();
-    let part = Partition {
-        name: "settings",
-        offset: 0x2000,
-        size: 0x2000,
-    };
+    let part = Partition { name: "settings", offset: 0x2000, size: 0x2000 };
     let mut flash = crate::file::FileFlash::create(&path, geometry).unwrap();
     let mut store = Settings::open(&mut flash, part).unwrap();
     for i in 0..100u64 {
-        store
-            .set(&mut flash, "fota.offset", &(i * 0x1000).to_le_bytes())
-            .unwrap();
+        store.set(&mut flash, "fota.offset", &(i * 0x1000).to_le_bytes()).unwrap();
     }
     store.set(&mut flash, "fota.stage", b"ready").unwrap();
     flash.sync().unwrap();
