@@ -4,6 +4,7 @@
 Run from fuzz/: `python3 make-seeds.py` (needs openssl for the DER keys). Each target's input
 layout is described in its fuzz_targets/<target>.rs; the control bytes below follow it.
 """
+import hashlib
 import os
 import struct
 import subprocess
@@ -129,28 +130,72 @@ def settings_open():
         write('settings_open', name, bytes([control, ops, 40]) + image.rstrip(b'\xff'))
 
 
+def dev_signed_image(body_len, version=(2, 0, 0, 0)):
+    """An MCUboot image signed with the development key, as `atfota_image::sign` makes them:
+    header padded to 0x200, then TLVs SHA256, KEYHASH and ED25519 over the SHA-256 digest."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    with open(os.path.join(ROOT, 'crates', 'image', 'keys', 'dev-ed25519.pem'), 'rb') as f:
+        key = load_pem_private_key(f.read(), password=None)
+    spki = key.public_key().public_bytes(serialization.Encoding.DER,
+                                         serialization.PublicFormat.SubjectPublicKeyInfo)
+    body = bytes((i * 7 + (i >> 8)) & 0xff for i in range(body_len))
+    major, minor, revision, build = version
+    header = struct.pack('<IIHHIIBBHII', 0x96f3b83d, 0, 0x200, 0, body_len, 0,
+                         major, minor, revision, build, 0)
+    hashed = header + b'\xff' * (0x200 - len(header)) + body
+    digest = hashlib.sha256(hashed).digest()
+    entries = [(0x10, digest), (0x01, hashlib.sha256(spki).digest()), (0x24, key.sign(digest))]
+    tlvs = b''.join(struct.pack('<HH', kind, len(value)) + value for kind, value in entries)
+    return hashed + struct.pack('<HH', 0x6907, 4 + len(tlvs)) + tlvs
+
+
 def modem_input():
-    # [flags, 2 chunk-pattern bytes], host bytes, NUL, the file the server gives.
-    # Flags: bit 0 fail self-test; bits 1-2: complete, drop halfway, not found, cancelled.
-    url = b'AT#XFOTA=1,"http://127.0.0.1/app.bin"\r\n'
+    # [flags, call percentage, 2 chunk-pattern bytes], host bytes, NUL, the served file.
+    # Flags: bit 0 fail self-test; bits 1-2: complete, drop halfway, not found, cancelled;
+    # bit 3: NL668 instead of the nRF9160 SLM; bit 4: an incoming call rings; bits 5-6: server
+    # quirk (none, short total, data first, wrong resume offset); bit 7: stall halfway.
+    slm_url = b'AT#XFOTA=1,"http://127.0.0.1/app.bin"\r\n'
+    nl_url = b'AT+GTOTA=0,"127.0.0.1/app.bin"\r\n'
+    nl_ftp = b'AT+GTOTA=1,"127.0.0.1:21","app.bin","user","secret"\r\n'
     dev = testdata('images', 'signed-dev.bin')
+    # Over two 4 KiB sectors: a transfer dropped halfway leaves a checkpoint to resume from.
+    big = dev_signed_image(0x2400)
+    nl = 0x08
     seeds = {
         'identify': (0, b'AT\r\nATI\r\nAT+CGMI;+CGMM;+CGMR\r\nAT#XSLMVER\r\nAT+CMEE=2\r\nAT+CMEE?\r\n'
                         b'AT+CMEE=?\r\nAT#XFOTA=?\r\nAT#XFOTA=2\r\nATE1\r\nATZ\r\nAT+CMEE=1;#XFOTA=7\r\n', b''),
-        'install': (0, url + b'AT#XRESET\r\nAT#XSLMVER\r\n', dev),
-        'revert': (1, url + b'AT#XRESET\r\nAT#XSLMVER\r\nAT#XRESET\r\n', dev),
-        'drop-and-resume': (2, url + url + b'AT#XFOTA=0\r\n' + url, dev),
-        'not-found': (4, url + b'AT#XFOTA=0\r\nAT#XFOTA=8\r\n', dev),
-        'cancelled': (6, url + b'AT#XRESET\r\n' + url, dev),
-        'busy-then-erase': (2, url + b'AT#XFOTA=8\r\nAT#XFOTA=0\r\nAT#XFOTA=8\r\n', dev),
-        'untrusted': (0, url + b'AT#XRESET\r\n', testdata('images', 'signed-ed25519.bin')),
-        'bad-hash': (0, url + b'AT#XRESET\r\n', testdata('images', 'bad-hash.bin')),
+        'install': (0, slm_url + b'AT#XRESET\r\nAT#XSLMVER\r\n', dev),
+        'revert': (1, slm_url + b'AT#XRESET\r\nAT#XSLMVER\r\nAT#XRESET\r\n', dev),
+        'drop-and-resume': (2, slm_url + slm_url + b'AT#XFOTA=0\r\n' + slm_url, dev),
+        'not-found': (4, slm_url + b'AT#XFOTA=0\r\nAT#XFOTA=8\r\n', dev),
+        'cancelled': (6, slm_url + b'AT#XRESET\r\n' + slm_url, dev),
+        'busy-then-erase': (2, slm_url + b'AT#XFOTA=8\r\nAT#XFOTA=0\r\nAT#XFOTA=8\r\n', dev),
+        'untrusted': (0, slm_url + b'AT#XRESET\r\n', testdata('images', 'signed-ed25519.bin')),
+        'bad-hash': (0, slm_url + b'AT#XRESET\r\n', testdata('images', 'bad-hash.bin')),
         'bad-args': (0, b'AT#XFOTA=1\r\nAT#XFOTA=1,""\r\nAT#XFOTA=1,"https://h/a.bin"\r\n'
                         b'AT#XFOTA=1,"https://h/a.bin",5\r\nAT#XFOTA=1,"ftp://h/a"\r\n'
                         b'AT#XFOTA=1,"http://h/a.bin",-1\r\nAT#XFOTA=0,1\r\n', b''),
+        'resume-big': (2, slm_url + slm_url, big),
+        'resume-wrong-offset': (2 | 0x60, slm_url + slm_url, big),
+        'stall-busy-cancel': (0x80, slm_url + slm_url + b'AT#XFOTA=0\r\nAT#XFOTA=8\r\n' + slm_url, big),
+        'stall-reset-resume': (0x80, slm_url + b'AT#XRESET\r\n' + slm_url, big),
+        'download-twice': (0, slm_url + slm_url + b'AT#XFOTA=8\r\n' + slm_url, dev),
+        'short-total': (0x20, slm_url, dev),
+        'data-first': (0x40, slm_url, dev),
+        'nl668-identify': (nl, b'ATI\r\nAT+CGMI;+CGMM;+CGMR\r\nAT+GTOTA=?\r\nAT+GTSET=?\r\nAT+GTSET?\r\n'
+                              b'AT+GTSET="CALLBREAK",1\r\nAT+GTSET="gprsfirst"\r\nAT+GTSET="X",2\r\n', b''),
+        'nl668-install': (nl, nl_url + b'AT+CGMR\r\n', dev),
+        'nl668-ftp': (nl, nl_ftp + b'AT+CGMR\r\n', dev),
+        'nl668-call-breaks': (nl | 0x10, nl_url + b'AT+GTSET="CALLBREAK",1\r\n' + nl_url, dev),
+        'nl668-revert': (nl | 1, nl_url + b'AT+CGMR\r\n', dev),
+        'nl668-bad-args': (nl, b'AT+GTOTA=0\r\nAT+GTOTA=2,"h/a"\r\nAT+GTOTA=0,"h/a","f"\r\n'
+                              b'AT+GTOTA=1,"h","f","u"\r\nAT+GTOTA=1,"h:99999","f","u","p"\r\n'
+                              b'AT+GTOTA=0,"https://h/a"\r\nAT+GTOTA?\r\n', b''),
     }
     for name, (flags, host, served) in seeds.items():
-        write('modem_input', name, bytes([flags, 5, 90]) + host + b'\0' + served)
+        write('modem_input', name, bytes([flags, 40, 5, 90]) + host + b'\0' + served)
 
 
 if __name__ == '__main__':

@@ -61,7 +61,8 @@ fn check_command(command: &Command) {
             Some(Arg::Str(s)) => {
                 assert!(matches!((int, string), (Err(_), Ok(Some(t))) if t == s));
                 let line = format!("AT+X={}", quote(s));
-                let expected = vec![Command { name: "+X".into(), op: Op::Set(vec![Arg::Str(s.clone())].into()) }];
+                let expected =
+                    vec![Command { name: "+X".into(), op: Op::Set(vec![Arg::Str(s.clone())].into()) }];
                 assert_eq!(parse_line(&line), Ok(expected), "quote did not round-trip via {line:?}");
             }
             Some(_) => assert!(matches!((int, string), (Err(_), Err(_)))),

@@ -63,6 +63,7 @@ fn verify_chunked(pattern: &[u8], image: &[u8], limit: u64) -> Verdict {
             break;
         }
         assert!(verifier.bytes_seen() <= limit, "more bytes accepted than the limit");
+        check_progress(&verifier, image);
     }
     let Some(failure) = failure else {
         return verifier.finish(&KEYS).map_err(|e| format!("{e:?}"));
@@ -72,6 +73,18 @@ fn verify_chunked(pattern: &[u8], image: &[u8], limit: u64) -> Verdict {
     assert_eq!(verifier.needed(), 0);
     assert!(matches!(verifier.finish(&KEYS), Err(ImageError::AlreadyFailed)));
     Err(failure)
+}
+
+/// What the verifier reports mid-stream is what the bytes say.
+fn check_progress(verifier: &StreamVerifier, image: &[u8]) {
+    let Some(header) = verifier.header() else {
+        assert!(verifier.bytes_seen() < ImageHeader::LEN as u64, "32 bytes accepted without a header");
+        return;
+    };
+    assert_eq!(Some(header), ImageHeader::parse(image).ok().as_ref(), "header differs from the bytes");
+    if let Some(total) = verifier.total_len() {
+        assert!(total >= header.hashed_len() + INFO_LEN as u64, "total {total} shorter than its parts");
+    }
 }
 
 fn check_verified(verified: &VerifiedImage, image: &[u8], limit: u64) {
