@@ -115,3 +115,33 @@ fn a_result_that_never_left_the_device_is_reported_again_after_a_power_cut() {
     assert_eq!(dev.power_cycle(), "\r\nReady\r\n\r\n#XFOTA: 5,0\r\n", "reported again, not lost");
     assert_eq!(dev.power_cycle(), "\r\nReady\r\n", "and once delivered, never again");
 }
+
+#[test]
+fn the_secondary_slot_is_refused_to_erase_and_downloads_while_a_revert_is_possible() {
+    use atfota_fota::{CommandError, Engine, EngineConfig};
+    let image = app_image("2.0.0", 100 * 1024, 36);
+    let (_d, peer) = serve(&[("app.bin", &image)]);
+    let (mut dev, _) = Dev::new();
+    downloaded(&mut dev, &peer.url("app.bin"));
+    let layout = dev.layout;
+    let mut flash = dev.power_off();
+    // Boot with a failing self-test: the new image runs on trial, unconfirmed;
+    // the old one waits in the secondary slot for the revert.
+    let (mut engine, report) =
+        Engine::power_on(&mut flash, layout, &EngineConfig { fail_self_test: true }).unwrap();
+    assert!(engine.self_test_failed(), "{report:?}");
+    assert!(matches!(engine.erase_secondary(), Err(CommandError::Protected(_))));
+    let req = atfota_fota::DownloadRequest {
+        kind: atfota_image::ImageKind::McubootApp,
+        source: atfota_net::Source::Http(atfota_net::HttpSource {
+            url: atfota_net::parse_http_url(&peer.url("app.bin")).unwrap(),
+            ca_certs: Vec::new(),
+        }),
+        identity: "app test".into(),
+    };
+    assert!(matches!(engine.start_download(req), Err(CommandError::Protected(_))));
+    drop(engine);
+    // The next boot reverts, and the old image is intact.
+    assert_eq!(dev.boot(flash), "\r\nReady\r\n\r\n#XFOTA: 5,3\r\n");
+    assert_eq!(version(&mut dev), "1.0.0");
+}

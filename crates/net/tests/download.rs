@@ -3,6 +3,8 @@
 //! responses no well-behaved server produces, a raw socket server. Every test is bounded in
 //! time by short timeouts and a fixed number of connections.
 
+mod common;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::ops::ControlFlow;
@@ -11,7 +13,7 @@ use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
 use atfota_net::{
-    CancelToken, DownloadError, Event, HttpSource, Options, Outcome, Resume, Source, StartInfo, download,
+    CancelToken, DownloadError, Event, HttpSource, Options, Outcome, Resume, Source, download,
     download_with_cancel, parse_http_url,
 };
 use atfota_peers::{Fault, FaultProxy, HttpPeer, TlsProxy};
@@ -19,55 +21,16 @@ use axum::Router;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
+use common::Recorder;
 
-/// What an engine would have seen: the file rebuilt from the events, checked as it goes.
-#[derive(Default)]
-struct Recorder {
-    file: Vec<u8>,
-    starts: Vec<StartInfo>,
-    /// (attempt, cause, bytes in `file` when the retry was announced)
-    retries: Vec<(u32, String, u64)>,
-    data_events: usize,
-    total: u64,
+/// Runs a download of an HTTP(S) URL into a recorder.
+trait RunUrl {
+    fn run(&mut self, url: &str, resume: Option<&Resume>, opts: &Options) -> Result<Outcome, DownloadError>;
 }
 
-impl Recorder {
-    fn on(&mut self, event: Event<'_>) -> ControlFlow<()> {
-        match event {
-            Event::Started(start) => {
-                assert!(start.offset <= self.file.len() as u64, "a start past the stored bytes");
-                assert!(start.offset <= start.total);
-                self.file.truncate(start.offset as usize);
-                self.total = start.total;
-                self.starts.push(start);
-            }
-            Event::Data(bytes) => {
-                assert!(!self.starts.is_empty(), "data before Started");
-                assert!(!bytes.is_empty());
-                self.file.extend_from_slice(bytes);
-                assert!(self.file.len() as u64 <= self.total, "more than the file size");
-                self.data_events += 1;
-            }
-            Event::Retrying { attempt, cause } => {
-                assert!(cause.is_transient());
-                self.retries.push((attempt, cause.to_string(), self.file.len() as u64));
-            }
-            other => panic!("unexpected event {other:?}"),
-        }
-        ControlFlow::Continue(())
-    }
-
+impl RunUrl for Recorder {
     fn run(&mut self, url: &str, resume: Option<&Resume>, opts: &Options) -> Result<Outcome, DownloadError> {
         self.run_source(&http(url), resume, opts)
-    }
-
-    fn run_source(
-        &mut self,
-        source: &Source,
-        resume: Option<&Resume>,
-        opts: &Options,
-    ) -> Result<Outcome, DownloadError> {
-        download(source, resume, opts, &mut |e| self.on(e))
     }
 }
 

@@ -4,6 +4,8 @@
 //! replies, an unroutable PASV address) against a small scripted FTP server in this file.
 //! Every test is bounded by short timeouts and a fixed number of connections.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::ops::ControlFlow;
@@ -16,66 +18,14 @@ use atfota_net::{
     download_with_cancel, parse_ftp_server,
 };
 use atfota_peers::FtpPeer;
+use common::Recorder;
 
 const USER: &str = "modem";
 const PASSWORD: &str = "Pa55-w0rd!";
 
-/// What an engine would have seen: the file rebuilt from the events, checked as it goes.
-#[derive(Default)]
-struct Recorder {
-    file: Vec<u8>,
-    starts: Vec<StartInfo>,
-    /// (attempt, cause, bytes in `file` when the retry was announced)
-    retries: Vec<(u32, String, u64)>,
-    data_events: usize,
-    total: u64,
-}
-
-impl Recorder {
-    fn on(&mut self, event: Event<'_>) -> ControlFlow<()> {
-        match event {
-            Event::Started(start) => {
-                assert!(start.offset <= self.file.len() as u64, "a start past the stored bytes");
-                assert!(start.offset <= start.total);
-                self.file.truncate(start.offset as usize);
-                self.total = start.total;
-                self.starts.push(start);
-            }
-            Event::Data(bytes) => {
-                assert!(!self.starts.is_empty(), "data before Started");
-                assert!(!bytes.is_empty());
-                self.file.extend_from_slice(bytes);
-                assert!(self.file.len() as u64 <= self.total, "more than the file size");
-                self.data_events += 1;
-            }
-            Event::Retrying { attempt, cause } => {
-                assert!(cause.is_transient());
-                assert_no_password(cause);
-                self.retries.push((attempt, cause.to_string(), self.file.len() as u64));
-            }
-            other => panic!("unexpected event {other:?}"),
-        }
-        ControlFlow::Continue(())
-    }
-
-    fn run(
-        &mut self,
-        source: &Source,
-        resume: Option<&Resume>,
-        opts: &Options,
-    ) -> Result<Outcome, DownloadError> {
-        let result = download(source, resume, opts, &mut |e| self.on(e));
-        if let Err(e) = &result {
-            assert_no_password(e);
-        }
-        result
-    }
-}
-
 /// The password must never show in an error, whatever the error.
 fn assert_no_password(e: &DownloadError) {
-    let shown = format!("{e} {e:?}");
-    assert!(!shown.contains(PASSWORD), "the password leaked: {shown}");
+    Recorder::with_secret(PASSWORD).check_secret(e);
 }
 
 fn ftp(addr: SocketAddr, path: &str) -> Source {
@@ -127,8 +77,8 @@ fn retrieved_bytes(peer: &FtpPeer, count: usize) -> Vec<u64> {
 #[test]
 fn whole_file_is_byte_exact() {
     let (_dir, peer, data) = serve("fw.bin", 3 * 1024 * 1024 + 17);
-    let mut rec = Recorder::default();
-    assert_eq!(rec.run(&ftp(peer.addr(), "fw.bin"), None, &fast()).unwrap(), Outcome::Complete);
+    let mut rec = Recorder::with_secret(PASSWORD);
+    assert_eq!(rec.run_source(&ftp(peer.addr(), "fw.bin"), None, &fast()).unwrap(), Outcome::Complete);
     assert!(rec.file == data, "the file differs");
     assert_eq!(rec.starts.len(), 1);
     assert_eq!((rec.starts[0].offset, rec.starts[0].total), (0, data.len() as u64));
@@ -141,8 +91,8 @@ fn whole_file_is_byte_exact() {
 #[test]
 fn a_path_with_directories() {
     let (_dir, peer, data) = serve("fw/v2/pkg.bin", 100_000);
-    let mut rec = Recorder::default();
-    assert_eq!(rec.run(&ftp(peer.addr(), "fw/v2/pkg.bin"), None, &fast()).unwrap(), Outcome::Complete);
+    let mut rec = Recorder::with_secret(PASSWORD);
+    assert_eq!(rec.run_source(&ftp(peer.addr(), "fw/v2/pkg.bin"), None, &fast()).unwrap(), Outcome::Complete);
     assert!(rec.file == data);
     assert_eq!(peer.retrievals()[0].path, "/fw/v2/pkg.bin");
 }
@@ -150,8 +100,8 @@ fn a_path_with_directories() {
 #[test]
 fn empty_file_completes_without_a_transfer() {
     let (_dir, peer, _) = serve("empty.bin", 0);
-    let mut rec = Recorder::default();
-    assert_eq!(rec.run(&ftp(peer.addr(), "empty.bin"), None, &fast()).unwrap(), Outcome::Complete);
+    let mut rec = Recorder::with_secret(PASSWORD);
+    assert_eq!(rec.run_source(&ftp(peer.addr(), "empty.bin"), None, &fast()).unwrap(), Outcome::Complete);
     assert_eq!((rec.starts.len(), rec.data_events, rec.total), (1, 0, 0));
 }
 
@@ -177,9 +127,9 @@ fn resume_with_rest_transfers_only_the_rest() {
     assert_eq!(outcome, Outcome::Cancelled);
     let offset = first.len() as u64;
 
-    let mut rec = Recorder { file: first, ..Recorder::default() };
+    let mut rec = Recorder { file: first, ..Recorder::with_secret(PASSWORD) };
     let resume = Resume { offset, validator: validator.clone() };
-    assert_eq!(rec.run(&source, Some(&resume), &fast()).unwrap(), Outcome::Complete);
+    assert_eq!(rec.run_source(&source, Some(&resume), &fast()).unwrap(), Outcome::Complete);
     assert!(rec.file == data, "the resumed file differs");
     assert_eq!(rec.starts.len(), 1);
     assert_eq!(rec.starts[0], StartInfo { offset, total: data.len() as u64, validator });
@@ -197,9 +147,12 @@ fn a_changed_file_starts_over() {
     let file = std::fs::File::options().write(true).open(&path).unwrap();
     file.set_modified(SystemTime::now() + Duration::from_secs(7200)).unwrap();
 
-    let mut rec = Recorder { file: vec![0; 10_000], ..Recorder::default() };
+    let mut rec = Recorder { file: vec![0; 10_000], ..Recorder::with_secret(PASSWORD) };
     let resume = Resume { offset: 10_000, validator: Some("20000101000000".into()) };
-    assert_eq!(rec.run(&ftp(peer.addr(), "fw.bin"), Some(&resume), &fast()).unwrap(), Outcome::Complete);
+    assert_eq!(
+        rec.run_source(&ftp(peer.addr(), "fw.bin"), Some(&resume), &fast()).unwrap(),
+        Outcome::Complete
+    );
     assert_eq!(rec.starts[0].offset, 0);
     assert_ne!(rec.starts[0].validator.as_deref(), Some("20000101000000"));
     assert!(rec.file == new);
@@ -208,7 +161,7 @@ fn a_changed_file_starts_over() {
 #[test]
 fn wrong_password_is_refused_without_retry() {
     let (_dir, peer, _) = serve("fw.bin", 10);
-    let mut rec = Recorder::default();
+    let mut rec = Recorder::with_secret(PASSWORD);
     let wrong = "not-the-Pa55-w0rd";
     let e = download(&ftp_as(peer.addr(), "fw.bin", wrong), None, &fast(), &mut |e| rec.on(e)).unwrap_err();
     assert!(matches!(e, DownloadError::LoginRefused), "{e}");
@@ -221,8 +174,8 @@ fn wrong_password_is_refused_without_retry() {
 #[test]
 fn missing_file_is_not_found_without_retry() {
     let (_dir, peer, _) = serve("fw.bin", 10);
-    let mut rec = Recorder::default();
-    let e = rec.run(&ftp(peer.addr(), "nope/missing.bin"), None, &fast()).unwrap_err();
+    let mut rec = Recorder::with_secret(PASSWORD);
+    let e = rec.run_source(&ftp(peer.addr(), "nope/missing.bin"), None, &fast()).unwrap_err();
     assert!(matches!(e, DownloadError::FileNotFound(_)), "{e}");
     assert!(!e.is_transient());
     assert!(rec.retries.is_empty() && rec.starts.is_empty());
@@ -233,8 +186,8 @@ fn rate_limit_is_roughly_honoured() {
     let (_dir, peer, data) = serve("fw.bin", 64 * 1024);
     let opts = Options { rate_limit: Some(64 * 1024), ..fast() };
     let started = Instant::now();
-    let mut rec = Recorder::default();
-    assert_eq!(rec.run(&ftp(peer.addr(), "fw.bin"), None, &opts).unwrap(), Outcome::Complete);
+    let mut rec = Recorder::with_secret(PASSWORD);
+    assert_eq!(rec.run_source(&ftp(peer.addr(), "fw.bin"), None, &opts).unwrap(), Outcome::Complete);
     assert!(rec.file == data);
     // The first quarter second of traffic is free; the rest takes about 0.75 s. Loose bound.
     let took = started.elapsed();
@@ -250,7 +203,7 @@ fn cancel_token_stops_a_slow_transfer_at_once() {
     let canceller = token.clone();
     let source = ftp(peer.addr(), "fw.bin");
     let worker = thread::spawn(move || {
-        let mut rec = Recorder::default();
+        let mut rec = Recorder::with_secret(PASSWORD);
         let outcome = download_with_cancel(&source, None, &opts, &token, &mut |e| rec.on(e));
         (outcome, rec.file.len())
     });
@@ -441,8 +394,8 @@ fn multi_line_banner_and_transfer_replies() {
     let script =
         Script { banner_lines: 12, multiline: true, mdtm: Some("20240102030405"), ..Script::default() };
     let server = scripted(data.clone(), script, 1);
-    let mut rec = Recorder::default();
-    assert_eq!(rec.run(&ftp(server.addr, "fw.bin"), None, &fast()).unwrap(), Outcome::Complete);
+    let mut rec = Recorder::with_secret(PASSWORD);
+    assert_eq!(rec.run_source(&ftp(server.addr, "fw.bin"), None, &fast()).unwrap(), Outcome::Complete);
     assert!(rec.file == data);
     assert_eq!(rec.starts[0].validator.as_deref(), Some("20240102030405"));
     // QUIT is sent without waiting for its reply: give the server a moment to log it.
@@ -461,8 +414,8 @@ fn multi_line_banner_and_transfer_replies() {
 fn epsv_refused_falls_back_to_pasv() {
     let data = content(100_000, 2);
     let server = scripted(data.clone(), Script { refuse_epsv: true, ..Script::default() }, 1);
-    let mut rec = Recorder::default();
-    assert_eq!(rec.run(&ftp(server.addr, "fw.bin"), None, &fast()).unwrap(), Outcome::Complete);
+    let mut rec = Recorder::with_secret(PASSWORD);
+    assert_eq!(rec.run_source(&ftp(server.addr, "fw.bin"), None, &fast()).unwrap(), Outcome::Complete);
     assert!(rec.file == data);
     assert_eq!((server.count("EPSV"), server.count("PASV")), (1, 1));
     assert_eq!(rec.starts[0].validator, None, "no MDTM, no validator");
@@ -473,8 +426,8 @@ fn unroutable_pasv_address_is_replaced_by_the_control_peer() {
     let data = content(50_000, 3);
     let script = Script { refuse_epsv: true, pasv_ip: Some([0, 0, 0, 0]), ..Script::default() };
     let server = scripted(data.clone(), script, 1);
-    let mut rec = Recorder::default();
-    assert_eq!(rec.run(&ftp(server.addr, "fw.bin"), None, &fast()).unwrap(), Outcome::Complete);
+    let mut rec = Recorder::with_secret(PASSWORD);
+    assert_eq!(rec.run_source(&ftp(server.addr, "fw.bin"), None, &fast()).unwrap(), Outcome::Complete);
     assert!(rec.file == data);
 }
 
@@ -483,8 +436,8 @@ fn data_drop_is_retried_with_rest_from_the_delivered_bytes() {
     let data = content(400_000, 4);
     let script = Script { cuts: vec![Some(123_456), None], refuse_epsv: true, ..Script::default() };
     let server = scripted(data.clone(), script, 2);
-    let mut rec = Recorder::default();
-    assert_eq!(rec.run(&ftp(server.addr, "fw.bin"), None, &fast()).unwrap(), Outcome::Complete);
+    let mut rec = Recorder::with_secret(PASSWORD);
+    assert_eq!(rec.run_source(&ftp(server.addr, "fw.bin"), None, &fast()).unwrap(), Outcome::Complete);
     assert!(rec.file == data);
     assert_eq!(rec.retries.len(), 1);
     let (attempt, cause, at) = &rec.retries[0];
@@ -503,10 +456,10 @@ fn a_stalled_data_connection_times_out_and_resumes() {
     let data = content(300_000, 12);
     let server = scripted(data.clone(), Script { stall_first: Some(70_000), ..Script::default() }, 2);
     let timeout = Duration::from_millis(400);
-    let mut rec = Recorder::default();
+    let mut rec = Recorder::with_secret(PASSWORD);
     let started = Instant::now();
     let opts = Options { recv_timeout: timeout, ..fast() };
-    assert_eq!(rec.run(&ftp(server.addr, "fw.bin"), None, &opts).unwrap(), Outcome::Complete);
+    assert_eq!(rec.run_source(&ftp(server.addr, "fw.bin"), None, &opts).unwrap(), Outcome::Complete);
     assert!(rec.file == data);
     assert_eq!(rec.retries.len(), 1);
     assert!(rec.retries[0].1.contains("sent nothing for 400ms"), "{}", rec.retries[0].1);
@@ -519,8 +472,8 @@ fn a_stalled_data_connection_times_out_and_resumes() {
 fn data_that_always_drops_fails_after_the_retries() {
     let data = content(100_000, 5);
     let server = scripted(data, Script { cuts: vec![Some(1000)], ..Script::default() }, 3);
-    let mut rec = Recorder::default();
-    let e = rec.run(&ftp(server.addr, "fw.bin"), None, &fast()).unwrap_err();
+    let mut rec = Recorder::with_secret(PASSWORD);
+    let e = rec.run_source(&ftp(server.addr, "fw.bin"), None, &fast()).unwrap_err();
     assert!(matches!(e, DownloadError::Truncated { .. }), "{e}");
     assert_eq!(rec.retries.len(), 2);
     assert_eq!(rec.file.len(), 3000, "each session added its 1000 bytes");
@@ -533,7 +486,7 @@ fn a_server_that_never_answers_times_out() {
     let timeout = Duration::from_millis(500);
     let opts = Options { recv_timeout: timeout, retries: 0, ..fast() };
     let started = Instant::now();
-    let e = Recorder::default().run(&ftp(server.addr, "fw.bin"), None, &opts).unwrap_err();
+    let e = Recorder::with_secret(PASSWORD).run_source(&ftp(server.addr, "fw.bin"), None, &opts).unwrap_err();
     let took = started.elapsed();
     assert!(matches!(e, DownloadError::IdleTimeout(t) if t == timeout), "{e}");
     assert!(e.is_transient());
@@ -543,9 +496,9 @@ fn a_server_that_never_answers_times_out() {
 #[test]
 fn control_connection_closed_after_login_is_retried_then_fails() {
     let server = scripted(content(10, 6), Script { close_after_login: true, ..Script::default() }, 2);
-    let mut rec = Recorder::default();
+    let mut rec = Recorder::with_secret(PASSWORD);
     let opts = Options { retries: 1, ..fast() };
-    let e = rec.run(&ftp(server.addr, "fw.bin"), None, &opts).unwrap_err();
+    let e = rec.run_source(&ftp(server.addr, "fw.bin"), None, &opts).unwrap_err();
     assert!(matches!(e, DownloadError::ControlClosed), "{e}");
     assert!(e.is_transient());
     assert_eq!(rec.retries.len(), 1);
@@ -556,9 +509,12 @@ fn control_connection_closed_after_login_is_retried_then_fails() {
 fn rest_refused_starts_over_from_zero() {
     let data = content(200_000, 7);
     let server = scripted(data.clone(), Script { refuse_rest: true, ..Script::default() }, 1);
-    let mut rec = Recorder { file: data[..50_000].to_vec(), ..Recorder::default() };
+    let mut rec = Recorder { file: data[..50_000].to_vec(), ..Recorder::with_secret(PASSWORD) };
     let resume = Resume { offset: 50_000, validator: None };
-    assert_eq!(rec.run(&ftp(server.addr, "fw.bin"), Some(&resume), &fast()).unwrap(), Outcome::Complete);
+    assert_eq!(
+        rec.run_source(&ftp(server.addr, "fw.bin"), Some(&resume), &fast()).unwrap(),
+        Outcome::Complete
+    );
     assert_eq!(rec.starts.len(), 1);
     assert_eq!(rec.starts[0].offset, 0);
     assert!(rec.file == data);
@@ -570,9 +526,12 @@ fn a_resume_validator_that_cannot_be_checked_starts_over() {
     // The server has no MDTM: a stored validator proves nothing, so no REST is sent.
     let data = content(20_000, 8);
     let server = scripted(data.clone(), Script::default(), 1);
-    let mut rec = Recorder { file: data[..5_000].to_vec(), ..Recorder::default() };
+    let mut rec = Recorder { file: data[..5_000].to_vec(), ..Recorder::with_secret(PASSWORD) };
     let resume = Resume { offset: 5_000, validator: Some("20240102030405".into()) };
-    assert_eq!(rec.run(&ftp(server.addr, "fw.bin"), Some(&resume), &fast()).unwrap(), Outcome::Complete);
+    assert_eq!(
+        rec.run_source(&ftp(server.addr, "fw.bin"), Some(&resume), &fast()).unwrap(),
+        Outcome::Complete
+    );
     assert_eq!(rec.starts[0].offset, 0);
     assert!(rec.file == data);
     assert_eq!(server.count("REST"), 0);
@@ -581,8 +540,8 @@ fn a_resume_validator_that_cannot_be_checked_starts_over() {
 #[test]
 fn more_bytes_than_size_said_is_an_error() {
     let server = scripted(content(10_000, 9), Script { extra: 1, ..Script::default() }, 1);
-    let mut rec = Recorder::default();
-    let e = rec.run(&ftp(server.addr, "fw.bin"), None, &fast()).unwrap_err();
+    let mut rec = Recorder::with_secret(PASSWORD);
+    let e = rec.run_source(&ftp(server.addr, "fw.bin"), None, &fast()).unwrap_err();
     assert!(matches!(e, DownloadError::TooMuchData { expected: 10_000 }), "{e}");
     assert!(!e.is_transient());
     assert!(rec.file.len() <= 10_000);
@@ -593,7 +552,9 @@ fn without_size_the_download_cannot_start() {
     // 550 may only mean "size not available" (RFC 3659): RETR finds the file, still no size.
     for reply in ["502 SIZE not implemented", "550 size not available"] {
         let server = scripted(content(100, 10), Script { size_reply: Some(reply), ..Script::default() }, 1);
-        let e = Recorder::default().run(&ftp(server.addr, "fw.bin"), None, &fast()).unwrap_err();
+        let e = Recorder::with_secret(PASSWORD)
+            .run_source(&ftp(server.addr, "fw.bin"), None, &fast())
+            .unwrap_err();
         assert!(matches!(e, DownloadError::NoFileSize), "{reply}: {e}");
         assert!(e.to_string().starts_with("the server did not report the file size"));
     }
@@ -602,7 +563,8 @@ fn without_size_the_download_cannot_start() {
 #[test]
 fn a_password_echoed_by_the_server_is_scrubbed() {
     let server = scripted(content(10, 11), Script { echo_pass: true, ..Script::default() }, 1);
-    let e = Recorder::default().run(&ftp(server.addr, "fw.bin"), None, &fast()).unwrap_err();
+    let e =
+        Recorder::with_secret(PASSWORD).run_source(&ftp(server.addr, "fw.bin"), None, &fast()).unwrap_err();
     assert!(
         matches!(&e, DownloadError::FtpRefused { command: "PASS", code: 500, text } if text.contains("****")),
         "{e}"
@@ -619,7 +581,7 @@ fn invalid_sources_fail_before_connecting() {
         FtpSource { user: String::new(), ..good.clone() },
         FtpSource { password: format!("{PASSWORD}\r\n"), ..good.clone() },
     ] {
-        let e = Recorder::default().run(&Source::Ftp(bad), None, &fast()).unwrap_err();
+        let e = Recorder::with_secret(PASSWORD).run_source(&Source::Ftp(bad), None, &fast()).unwrap_err();
         assert!(matches!(e, DownloadError::BadFtpSource(_)), "{e}");
     }
     assert!(server.commands().is_empty());
