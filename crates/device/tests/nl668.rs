@@ -300,20 +300,7 @@ fn download_complete_leaves_before_the_install_reboot() {
     let mut dev = quiet(Conditions::default());
     // Drive the transfer by hand to look at the output the moment the download ends.
     let m = dev.modem();
-    m.handle_input(format!("{}\r", gtota_http(&peer.url("pkg.bin"))).as_bytes()).unwrap();
-    let Some(atfota_fota::Action::Start { id, source, resume }) = m.poll_action() else {
-        panic!("no transfer")
-    };
-    let opts = atfota_net::Options::default();
-    let result = atfota_net::download(&source, resume.as_ref(), &opts, &mut |ev| {
-        match ev {
-            atfota_net::Event::Started(info) => m.handle_started(id, info).unwrap(),
-            atfota_net::Event::Data(d) => m.handle_data(id, d).unwrap(),
-            _ => {}
-        }
-        std::ops::ControlFlow::Continue(())
-    });
-    m.handle_finished(id, result).unwrap();
+    download_by_hand(m, &gtota_http(&peer.url("pkg.bin")));
     let before = String::from_utf8(m.take_output()).unwrap();
     assert!(before.ends_with("\r\nGTOTA DOWNLOAD COMPLETE\r\n"), "{before:?}");
     assert!(m.reboot_pending(), "the install waits until COMPLETE has been written");
@@ -328,19 +315,7 @@ fn a_package_the_bootloader_refuses_at_install_is_reported_with_code_13() {
     let (_d, peer) = serve(&[("pkg.bin", &image)]);
     let mut dev = quiet(Conditions::default());
     let m = dev.modem();
-    m.handle_input(format!("{}\r", gtota_http(&peer.url("pkg.bin"))).as_bytes()).unwrap();
-    let Some(atfota_fota::Action::Start { id, source, resume }) = m.poll_action() else {
-        panic!("no transfer")
-    };
-    let result = atfota_net::download(&source, resume.as_ref(), &atfota_net::Options::default(), &mut |ev| {
-        match ev {
-            atfota_net::Event::Started(info) => m.handle_started(id, info).unwrap(),
-            atfota_net::Event::Data(d) => m.handle_data(id, d).unwrap(),
-            _ => {}
-        }
-        std::ops::ControlFlow::Continue(())
-    });
-    m.handle_finished(id, result).unwrap();
+    download_by_hand(m, &gtota_http(&peer.url("pkg.bin")));
     assert!(m.reboot_pending());
     // The power is cut before the install reboot, and the package is damaged meanwhile.
     let mut f = dev.power_off();
@@ -349,4 +324,23 @@ fn a_package_the_bootloader_refuses_at_install_is_reported_with_code_13() {
     assert_eq!(dev.boot(f), "\r\nRDY\r\n\r\nGTOTA UPGRADE FAILED: 13\r\n");
     dev.send("ATE0");
     assert_eq!(cgmr(&mut dev), "+CGMR: \"NL668-EAU_V1.0.0\"");
+}
+
+/// Sends `cmd` and runs the transfer it starts to its end, without taking
+/// the output or carrying out a reboot: the test looks at that moment.
+fn download_by_hand(m: &mut atfota_device::Modem<atfota_storage::SimFlash>, cmd: &str) {
+    m.handle_input(format!("{cmd}\r").as_bytes()).unwrap();
+    let Some(atfota_fota::Action::Start { id, source, resume }) = m.poll_action() else {
+        panic!("no transfer")
+    };
+    let opts = atfota_net::Options::default();
+    let result = atfota_net::download(&source, resume.as_ref(), &opts, &mut |ev| {
+        match ev {
+            atfota_net::Event::Started(info) => m.handle_started(id, info).unwrap(),
+            atfota_net::Event::Data(d) => m.handle_data(id, d).unwrap(),
+            _ => {}
+        }
+        std::ops::ControlFlow::Continue(())
+    });
+    m.handle_finished(id, result).unwrap();
 }
