@@ -30,6 +30,7 @@ use crate::error::{DownloadError, Phase, from_ureq};
 use crate::event::{Event, Outcome, StartInfo};
 use crate::options::{Options, Resume};
 use crate::response::{Head, Verdict, classify};
+use crate::retry::{self, Attempts};
 use crate::source::{HttpSource, check_http_url, redacted};
 use crate::throttle::Throttle;
 
@@ -76,32 +77,7 @@ pub(crate) fn download_http(
         validator: resume.validator,
         total: None,
     };
-    log::info!("download {} from byte {}", redacted(&source.url), run.position);
-
-    let mut retries = 0;
-    loop {
-        match run.attempt(on_event) {
-            Ok(outcome) => return Ok(outcome),
-            Err(_) if cancel.is_cancelled() => return Ok(Outcome::Cancelled),
-            Err(e) if e.is_transient() && retries < opts.retries => {
-                retries += 1;
-                log::warn!(
-                    "download {}: {e}; retry {retries} of {} from byte {}",
-                    redacted(&source.url),
-                    opts.retries,
-                    run.position
-                );
-                let event = Event::Retrying { attempt: retries, cause: &e };
-                if on_event(event).is_break() || !cancel.sleep(opts.retry_delay) {
-                    return Ok(Outcome::Cancelled);
-                }
-            }
-            Err(e) => {
-                log::warn!("download {} failed: {e}", redacted(&source.url));
-                return Err(e);
-            }
-        }
-    }
+    retry::run(&mut run, &redacted(&source.url), opts, cancel, on_event)
 }
 
 /// State that carries over from one attempt to the next.
@@ -121,9 +97,22 @@ struct Run<'a> {
     total: Option<u64>,
 }
 
+impl Attempts for Run<'_> {
+    fn attempt(
+        &mut self,
+        on_event: &mut dyn FnMut(Event<'_>) -> ControlFlow<()>,
+    ) -> Result<Outcome, DownloadError> {
+        self.attempt_once(on_event)
+    }
+
+    fn position(&self) -> u64 {
+        self.position
+    }
+}
+
 impl Run<'_> {
     /// One request (with its redirects) and its body.
-    fn attempt(
+    fn attempt_once(
         &mut self,
         on_event: &mut dyn FnMut(Event<'_>) -> ControlFlow<()>,
     ) -> Result<Outcome, DownloadError> {

@@ -20,6 +20,7 @@ mod ftp;
 mod http;
 mod options;
 mod response;
+mod retry;
 mod source;
 mod throttle;
 

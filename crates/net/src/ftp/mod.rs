@@ -46,6 +46,7 @@ use crate::cancel::CancelToken;
 use crate::error::DownloadError;
 use crate::event::{Event, Outcome, StartInfo};
 use crate::options::{Options, Resume};
+use crate::retry::{self, Attempts};
 use crate::throttle::Throttle;
 
 /// Downloads `source` as described in the crate docs.
@@ -73,32 +74,7 @@ pub(crate) fn download_ftp(
         total: None,
         epsv_refused: false,
     };
-    log::info!("download {} from byte {}", source.shown(), run.position);
-
-    let mut retries = 0;
-    loop {
-        match run.attempt(on_event) {
-            Ok(outcome) => return Ok(outcome),
-            Err(_) if cancel.is_cancelled() => return Ok(Outcome::Cancelled),
-            Err(e) if e.is_transient() && retries < opts.retries => {
-                retries += 1;
-                log::warn!(
-                    "download {}: {e}; retry {retries} of {} from byte {}",
-                    source.shown(),
-                    opts.retries,
-                    run.position
-                );
-                let event = Event::Retrying { attempt: retries, cause: &e };
-                if on_event(event).is_break() || !cancel.sleep(opts.retry_delay) {
-                    return Ok(Outcome::Cancelled);
-                }
-            }
-            Err(e) => {
-                log::warn!("download {} failed: {e}", source.shown());
-                return Err(e);
-            }
-        }
-    }
+    retry::run(&mut run, &source.shown(), opts, cancel, on_event)
 }
 
 /// State that carries over from one attempt (one FTP session) to the next.
@@ -120,9 +96,22 @@ struct Run<'a> {
     epsv_refused: bool,
 }
 
+impl Attempts for Run<'_> {
+    fn attempt(
+        &mut self,
+        on_event: &mut dyn FnMut(Event<'_>) -> ControlFlow<()>,
+    ) -> Result<Outcome, DownloadError> {
+        self.attempt_once(on_event)
+    }
+
+    fn position(&self) -> u64 {
+        self.position
+    }
+}
+
 impl Run<'_> {
     /// One session: log in, check the file, transfer the rest of it.
-    fn attempt(
+    fn attempt_once(
         &mut self,
         on_event: &mut dyn FnMut(Event<'_>) -> ControlFlow<()>,
     ) -> Result<Outcome, DownloadError> {
