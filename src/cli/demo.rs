@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail, ensure};
 use atfota_host::update::{self, slm_urc};
 use atfota_host::{Direction, Session};
-use atfota_image::{ImageVersion, SignOptions, SigningKey};
+use atfota_image::ImageVersion;
 use atfota_peers::HttpPeer;
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -39,9 +39,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     println!(
         "atfota demo: an emulated Nordic nRF9160 (Serial LTE Modem) updates its application over HTTP\n"
     );
-    let body = atfota_device::application_body("atfota demo application 2.0.0", BODY_LEN);
-    let opts = SignOptions { version: new_version, header_size: 0x200, load_addr: 0 };
-    let image = atfota_image::sign(&body, &opts, &SigningKey::development())?;
+    let image = atfota_device::application_image("atfota demo application 2.0.0", new_version, BODY_LEN)?;
     std::fs::write(www.join("app.bin"), &image)?;
     let server = HttpPeer::serve_dir(&www)?;
     let url = server.url("app.bin");

@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 
 use atfota_host::update::slm_urc;
 use atfota_host::{Reply, Session};
-use atfota_image::{ImageVersion, SignOptions, SigningKey};
 
 /// Generous bound for anything a test waits on.
 pub const WAIT: Duration = Duration::from_secs(30);
@@ -134,14 +133,7 @@ impl Modem {
 
 /// A signed application image (development key).
 pub fn app_image(version: &str, len: usize) -> Vec<u8> {
-    let body = atfota_device::application_body(&format!("cli test {version}"), len);
-    let version: ImageVersion = version.parse().unwrap();
-    atfota_image::sign(
-        &body,
-        &SignOptions { version, header_size: 0x200, load_addr: 0 },
-        &SigningKey::development(),
-    )
-    .unwrap()
+    atfota_device::application_image(&format!("cli test {version}"), version.parse().unwrap(), len).unwrap()
 }
 
 /// A fixture made by a real tool.

@@ -262,13 +262,20 @@ pub fn provision<F: NorFlash + ?Sized>(
 /// The factory application image: a deterministic body, version 1.0.0,
 /// signed with the development key.
 pub fn factory_image(profile: ProfileKind) -> Result<Vec<u8>, atfota_image::ImageError> {
-    let body = application_body(&format!("atfota emulated {profile} application"), FACTORY_BODY_LEN);
-    let opts = SignOptions {
-        version: ImageVersion { major: 1, minor: 0, revision: 0, build: 0 },
-        header_size: 0x200,
-        load_addr: 0,
-    };
-    atfota_image::sign(&body, &opts, &SigningKey::development())
+    let version = ImageVersion { major: 1, minor: 0, revision: 0, build: 0 };
+    application_image(&format!("atfota emulated {profile} application"), version, FACTORY_BODY_LEN)
+}
+
+/// A stand-in application image: a deterministic body of `len` bytes tagged
+/// `tag`, in MCUboot format, signed with the development key (what the
+/// factory, the demo and the tests install).
+pub fn application_image(
+    tag: &str,
+    version: ImageVersion,
+    len: usize,
+) -> Result<Vec<u8>, atfota_image::ImageError> {
+    let opts = SignOptions { version, header_size: 0x200, load_addr: 0 };
+    atfota_image::sign(&application_body(tag, len), &opts, &SigningKey::development())
 }
 
 /// A deterministic stand-in for an application binary of `len` bytes.

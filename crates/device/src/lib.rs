@@ -11,7 +11,7 @@ mod transport;
 
 pub use datadir::{
     DEFAULT_SLOT_SIZE, DataDir, DataDirError, DeviceConfig, MAX_SLOT_SIZE, OpenOptions, application_body,
-    factory_image, layout_for, provision,
+    application_image, factory_image, layout_for, provision,
 };
 pub use modem::{Modem, ModemError};
 pub use run::{Input, RunError, RunOptions, run};

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use atfota_device::{DeviceConfig, Modem, layout_for, provision};
 use atfota_fota::{Action, Conditions, EngineConfig, ProfileKind, trust};
-use atfota_image::{ImageVersion, SignOptions, SigningKey, TrustedKey};
+use atfota_image::TrustedKey;
 use atfota_peers::HttpPeer;
 use atfota_storage::{Geometry, Layout, NorFlash, Settings, SimFlash};
 
@@ -209,14 +209,8 @@ fn take(m: &mut Modem<SimFlash>) -> String {
 
 /// A signed application image (development key) of about `len` body bytes.
 pub fn app_image(version: &str, len: usize, seed: u32) -> Vec<u8> {
-    let body = atfota_device::application_body(&format!("test app {version} {seed}"), len);
-    let version: ImageVersion = version.parse().unwrap();
-    atfota_image::sign(
-        &body,
-        &SignOptions { version, header_size: 0x200, load_addr: 0 },
-        &SigningKey::development(),
-    )
-    .unwrap()
+    atfota_device::application_image(&format!("test app {version} {seed}"), version.parse().unwrap(), len)
+        .unwrap()
 }
 
 /// A loopback HTTP server over a fresh directory holding `files`.
