@@ -149,18 +149,38 @@ pub enum BootError {
     NotTesting(SwapState),
 }
 
-/// The bootloader for one device's flash geometry and partition table.
+/// The partitions the application bootloader works on: its own configuration,
+/// independent of whatever else the device's partition table holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SwapPartitions {
+    /// The running application's slot.
+    pub primary: Partition,
+    /// The download slot, one sector larger than `primary`.
+    pub secondary: Partition,
+    /// The boot-state partition (at least [`Bootloader::state_size`] bytes).
+    pub state: Partition,
+}
+
+impl From<Layout> for SwapPartitions {
+    fn from(layout: Layout) -> Self {
+        Self { primary: layout.primary, secondary: layout.secondary, state: layout.boot_state }
+    }
+}
+
+/// The bootloader for one device's flash geometry and application slots.
 #[derive(Clone, Copy, Debug)]
 pub struct Bootloader {
-    layout: Layout,
+    layout: SwapPartitions,
     geometry: Geometry,
     state: StateLayout,
 }
 
 impl Bootloader {
-    /// Checks that `layout` fits this scheme: secondary one page larger than
-    /// primary, boot-state partition at least [`Bootloader::state_size`].
-    pub fn new(geometry: Geometry, layout: Layout) -> Result<Self, BootError> {
+    /// Checks that the partitions fit this scheme: secondary one page larger
+    /// than primary, boot-state partition at least [`Bootloader::state_size`].
+    /// A device [`Layout`] converts into its [`SwapPartitions`].
+    pub fn new(geometry: Geometry, parts: impl Into<SwapPartitions>) -> Result<Self, BootError> {
+        let layout = parts.into();
         let page = geometry.sector_size;
         let max_pages = layout.primary.size / page;
         if !layout.primary.size.is_multiple_of(page) || max_pages == 0 {
@@ -173,13 +193,13 @@ impl Bootloader {
             )));
         }
         let needed = StateLayout::needed(geometry.write_size, max_pages);
-        if u64::from(layout.boot_state.size) < needed {
+        if u64::from(layout.state.size) < needed {
             return Err(BootError::Layout(format!(
                 "boot-state partition holds {} bytes, the swap state needs {needed}",
-                layout.boot_state.size
+                layout.state.size
             )));
         }
-        let state = StateLayout::new(layout.boot_state, geometry, max_pages);
+        let state = StateLayout::new(layout.state, geometry, max_pages);
         Ok(Self { layout, geometry, state })
     }
 

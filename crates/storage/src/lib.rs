@@ -13,6 +13,6 @@ mod rules;
 
 pub use file::FileFlash;
 pub use flash::{ERASED, FlashError, FlashStats, Geometry, NorFlash};
-pub use partition::{Layout, LayoutSpec, Partition};
+pub use partition::{Layout, LayoutSpec, ModemPartitions, ModemSpec, Partition};
 pub use settings::{MAX_KEY_LEN, MAX_VALUE_LEN, Settings, SettingsError};
 pub use sim::{CutMode, SimFlash};

@@ -85,7 +85,23 @@ pub struct LayoutSpec {
     pub settings_size: u32,
 }
 
+/// Sizes of the modem firmware's partitions (see [`Layout::with_modem`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ModemSpec {
+    /// Size of each of the two firmware banks: the largest modem firmware.
+    pub bank_size: u32,
+    /// Size of the scratch area a delta package is downloaded into.
+    pub scratch_size: u32,
+    /// Bytes the modem updater needs for its state records (see the boot crate).
+    pub state_size: u32,
+}
+
 /// The partition table of an emulated device, in flash order.
+///
+/// The application partitions come first, in the order every device has
+/// had them since the first release; the modem's partitions, when the
+/// device has them, follow the settings store, so a device made without
+/// them keeps its offsets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Layout {
     /// The running application's slot.
@@ -97,40 +113,114 @@ pub struct Layout {
     pub boot_state: Partition,
     /// The key/value settings store.
     pub settings: Partition,
+    /// The modem firmware's banks, scratch area and state, if the device has them.
+    pub modem: Option<ModemPartitions>,
+}
+
+/// Where the modem firmware lives: two banks (one runs, the other receives
+/// the next version), the scratch area for delta packages, and the state
+/// that says which bank runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ModemPartitions {
+    /// Firmware banks 0 and 1.
+    pub banks: [Partition; 2],
+    /// Where a delta package is downloaded before it is applied.
+    pub scratch: Partition,
+    /// The modem updater's state records.
+    pub state: Partition,
 }
 
 impl Layout {
     /// Lays the partitions out back to back from offset 0, each rounded up to
     /// whole sectors.
     pub fn new(sector_size: u32, spec: &LayoutSpec) -> Result<Self, FlashError> {
-        let too_big = || FlashError::OutOfBounds {
-            offset: 0,
-            len: u64::from(spec.slot_size) * 2
-                + u64::from(spec.boot_state_size)
-                + u64::from(spec.settings_size),
-            capacity: u64::from(u32::MAX),
-        };
-        let round = |len: u64| len.div_ceil(u64::from(sector_size)) * u64::from(sector_size);
-        let mut next: u64 = 0;
-        let mut take = |name: &'static str, len: u64| -> Result<Partition, FlashError> {
-            let size = round(len.max(1));
-            let offset = next;
-            next += size;
-            if next > u64::from(u32::MAX) {
-                return Err(too_big());
-            }
-            // Fits in u32: checked just above.
-            Ok(Partition { name, offset: offset as u32, size: size as u32 })
-        };
-        let primary = take("primary", u64::from(spec.slot_size))?;
-        let secondary = take("secondary", u64::from(primary.size) + u64::from(sector_size))?;
-        let boot_state = take("boot-state", u64::from(spec.boot_state_size))?;
-        let settings = take("settings", u64::from(spec.settings_size).max(2 * u64::from(sector_size)))?;
-        Ok(Self { primary, secondary, boot_state, settings })
+        let mut next = Allocator::new(sector_size);
+        let primary = next.take("primary", u64::from(spec.slot_size))?;
+        let secondary = next.take("secondary", u64::from(primary.size) + u64::from(sector_size))?;
+        let boot_state = next.take("boot-state", u64::from(spec.boot_state_size))?;
+        let settings =
+            next.take("settings", u64::from(spec.settings_size).max(2 * u64::from(sector_size)))?;
+        Ok(Self { primary, secondary, boot_state, settings, modem: None })
+    }
+
+    /// Appends the modem firmware's partitions after everything else.
+    pub fn with_modem(self, sector_size: u32, spec: &ModemSpec) -> Result<Self, FlashError> {
+        let mut next = Allocator { sector_size, next: u64::from(self.capacity()) };
+        let bank_size = u64::from(spec.bank_size);
+        let banks = [next.take("modem-bank-0", bank_size)?, next.take("modem-bank-1", bank_size)?];
+        let scratch = next.take("modem-scratch", u64::from(spec.scratch_size))?;
+        let state = next.take("modem-state", u64::from(spec.state_size).max(2 * u64::from(sector_size)))?;
+        Ok(Self { modem: Some(ModemPartitions { banks, scratch, state }), ..self })
+    }
+
+    /// Every partition, in flash order.
+    pub fn partitions(&self) -> Vec<Partition> {
+        let mut all = vec![self.primary, self.secondary, self.boot_state, self.settings];
+        if let Some(m) = &self.modem {
+            all.extend([m.banks[0], m.banks[1], m.scratch, m.state]);
+        }
+        all
     }
 
     /// Bytes of flash the layout needs.
     pub fn capacity(&self) -> u32 {
-        self.settings.end()
+        self.partitions().iter().map(Partition::end).max().unwrap_or(0)
+    }
+}
+
+/// Hands out sector-aligned partitions back to back.
+struct Allocator {
+    sector_size: u32,
+    next: u64,
+}
+
+impl Allocator {
+    fn new(sector_size: u32) -> Self {
+        Self { sector_size, next: 0 }
+    }
+
+    fn take(&mut self, name: &'static str, len: u64) -> Result<Partition, FlashError> {
+        let sector = u64::from(self.sector_size);
+        let size = len.max(1).div_ceil(sector) * sector;
+        let offset = self.next;
+        let end = offset + size;
+        if end > u64::from(u32::MAX) {
+            return Err(FlashError::OutOfBounds { offset, len: size, capacity: u64::from(u32::MAX) });
+        }
+        self.next = end;
+        // Both fit in u32: checked just above.
+        Ok(Partition { name, offset: offset as u32, size: size as u32 })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modem_partitions_follow_without_moving_the_others() {
+        let spec = LayoutSpec { slot_size: 64 * 1024, boot_state_size: 100, settings_size: 8192 };
+        let plain = Layout::new(4096, &spec).unwrap();
+        let modem = ModemSpec { bank_size: 10_000, scratch_size: 5000, state_size: 1 };
+        let full = plain.with_modem(4096, &modem).unwrap();
+        assert_eq!(
+            (full.primary, full.secondary, full.boot_state, full.settings),
+            (plain.primary, plain.secondary, plain.boot_state, plain.settings)
+        );
+        let m = full.modem.unwrap();
+        assert_eq!(m.banks[0].offset, plain.capacity());
+        assert_eq!(m.banks[0].size, 12_288);
+        assert_eq!(m.banks[1].offset, m.banks[0].end());
+        assert_eq!(m.scratch.size, 8192);
+        assert_eq!(m.state.size, 8192);
+        assert_eq!(full.capacity(), m.state.end());
+        let parts = full.partitions();
+        assert!(parts.windows(2).all(|w| w[0].end() == w[1].offset));
+    }
+
+    #[test]
+    fn a_table_past_4_gib_is_refused() {
+        let spec = LayoutSpec { slot_size: u32::MAX / 2, boot_state_size: 1, settings_size: 1 };
+        assert!(Layout::new(4096, &spec).is_err());
     }
 }
