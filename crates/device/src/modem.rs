@@ -9,10 +9,10 @@
 use std::collections::VecDeque;
 
 use atfota_at::{CmeError, CmeeMode, Command, Final, Frame, Framer, MAX_LINE_LEN, Op, Response};
+use atfota_download::{Outcome, StartInfo, TransferError};
 use atfota_fota::{
     Action, Conditions, Ctx, Engine, EngineConfig, EngineError, Profile, ProfileKind, SystemRequest,
 };
-use atfota_net::{DownloadError, Outcome, StartInfo};
 use atfota_storage::{Layout, NorFlash};
 
 /// A self-test that keeps failing is given up on after this many reboots in
@@ -184,15 +184,16 @@ impl<F: NorFlash> Modem<F> {
         self.after_events()
     }
 
-    /// Downloader: transfer `id` ended.
-    pub fn handle_finished(
+    /// Downloader: transfer `id` ended (with any client's error type that
+    /// converts into the neutral [`TransferError`]).
+    pub fn handle_finished<E: Into<TransferError>>(
         &mut self,
         id: u64,
-        result: Result<Outcome, DownloadError>,
+        result: Result<Outcome, E>,
     ) -> Result<(), ModemError> {
         self.finish_reboot()?;
         if let Some(e) = self.engine.as_mut() {
-            e.handle_finished(id, result);
+            e.handle_finished(id, result.map_err(Into::into));
         }
         self.after_events()
     }

@@ -1,9 +1,9 @@
 //! Where a download comes from: the [`Source`] and [`HttpSource`] types, the validation of
 //! http(s) URLs (the rules the nRF SLM applies to `AT#XFOTA` URLs), and a redacted form of a
-//! URL for logs. FTP sources live in `ftp::source`; [`UrlError`] covers both.
+//! URL for logs. FTP sources live in `ftp`; [`UrlError`] covers both.
 //!
 //! It must never let a URL with credentials reach a log line: [`redacted`] is the only way URLs
-//! are printed by this crate.
+//! are printed, here and by the clients.
 
 use std::fmt;
 
@@ -80,7 +80,7 @@ pub fn parse_http_url(s: &str) -> Result<Url, UrlError> {
 }
 
 /// The checks of [`parse_http_url`] on an already parsed URL (sources have public fields).
-pub(crate) fn check_http_url(url: &Url) -> Result<(), UrlError> {
+pub fn check_http_url(url: &Url) -> Result<(), UrlError> {
     if !matches!(url.scheme(), "http" | "https") {
         return Err(UrlError::UnsupportedScheme(url.scheme().to_owned()));
     }
@@ -94,12 +94,12 @@ pub(crate) fn check_http_url(url: &Url) -> Result<(), UrlError> {
 }
 
 /// A URL safe to log: scheme, host, port and path only (no userinfo, no query).
-pub(crate) fn redacted(url: &Url) -> Redacted<'_> {
+pub fn redacted(url: &Url) -> Redacted<'_> {
     Redacted(url)
 }
 
 /// Display adapter returned by [`redacted`].
-pub(crate) struct Redacted<'a>(&'a Url);
+pub struct Redacted<'a>(&'a Url);
 
 impl fmt::Display for Redacted<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

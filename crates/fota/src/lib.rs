@@ -9,6 +9,7 @@ mod engine;
 mod event;
 pub mod profile;
 mod slot;
+mod target;
 pub mod trust;
 mod writer;
 

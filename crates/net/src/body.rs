@@ -12,7 +12,9 @@ use std::time::Instant;
 
 use crate::cancel::CancelToken;
 use crate::error::DownloadError;
-use crate::event::{Event, Outcome};
+use atfota_download::Outcome;
+
+use crate::event::Event;
 use crate::throttle::Throttle;
 
 /// The download state the loop advances.

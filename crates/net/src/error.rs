@@ -9,7 +9,7 @@
 use std::io;
 use std::time::Duration;
 
-use crate::source::UrlError;
+use atfota_download::{FailureClass, TransferError, UrlError};
 
 /// Why a download failed.
 #[derive(Debug, thiserror::Error)]
@@ -164,6 +164,30 @@ impl DownloadError {
                 | Self::Interrupted(_)
                 | Self::ControlClosed
         ) || matches!(self, Self::FtpRefused { code: 400..=499, .. })
+    }
+
+    /// The neutral class of this failure, for whoever maps failures to error codes.
+    pub fn class(&self) -> FailureClass {
+        match self {
+            Self::Status(404 | 410) | Self::FileNotFound(_) => FailureClass::NotFound,
+            Self::Status(401 | 403) | Self::LoginRefused => FailureClass::LoginRefused,
+            Self::Tls(_) | Self::NoCaCertificates => FailureClass::Tls,
+            Self::Url(_) | Self::BadOptions(_) | Self::BadFtpSource(_) => FailureClass::Local,
+            e if e.is_transient() => FailureClass::Network,
+            _ => FailureClass::Server,
+        }
+    }
+}
+
+impl From<&DownloadError> for TransferError {
+    fn from(e: &DownloadError) -> Self {
+        TransferError::new(e.class(), e.to_string())
+    }
+}
+
+impl From<DownloadError> for TransferError {
+    fn from(e: DownloadError) -> Self {
+        TransferError::from(&e)
     }
 }
 

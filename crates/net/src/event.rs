@@ -1,5 +1,8 @@
-//! What a download reports to its caller while it runs ([`Event`], [`StartInfo`]) and how it
-//! ends ([`Outcome`]). Plain data; it must never carry IO handles or owned body buffers.
+//! What a download reports to its caller while it runs ([`Event`]); how it ends and where its
+//! bytes sit are the IO-free vocabulary of `atfota-download`. Plain data; it must never carry
+//! IO handles or owned body buffers.
+
+use atfota_download::StartInfo;
 
 use crate::error::DownloadError;
 
@@ -18,26 +21,4 @@ pub enum Event<'a> {
         /// The failure being retried.
         cause: &'a DownloadError,
     },
-}
-
-/// Where the bytes of a response sit in the file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StartInfo {
-    /// File offset of the first byte that follows (0 when the server sent the whole file).
-    pub offset: u64,
-    /// Size of the whole file.
-    pub total: u64,
-    /// ETag (strong) or Last-Modified of the file (FTP: its MDTM time), to keep for a later
-    /// resume.
-    pub validator: Option<String>,
-}
-
-/// How a download ended without error.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Outcome {
-    /// Every byte up to the file's size was delivered.
-    Complete,
-    /// The caller cancelled (callback returned `Break`, or the cancel token fired).
-    Cancelled,
 }

@@ -19,6 +19,7 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::Instant;
 
+use atfota_download::{HttpSource, Outcome, Resume, StartInfo, check_http_url, redacted};
 use ureq::http::Response;
 use ureq::tls::{Certificate, RootCerts, TlsConfig, TlsProvider};
 use ureq::{Agent, Body};
@@ -27,11 +28,10 @@ use url::Url;
 use crate::body::{self, Sink};
 use crate::cancel::CancelToken;
 use crate::error::{DownloadError, Phase, from_ureq};
-use crate::event::{Event, Outcome, StartInfo};
-use crate::options::{Options, Resume};
+use crate::event::Event;
+use crate::options::Options;
 use crate::response::{Head, Verdict, classify};
 use crate::retry::{self, Attempts};
-use crate::source::{HttpSource, check_http_url, redacted};
 use crate::throttle::Throttle;
 
 /// Sent as User-Agent so server logs show who asked.

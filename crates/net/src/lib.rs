@@ -21,17 +21,18 @@ mod http;
 mod options;
 mod response;
 mod retry;
-mod source;
 mod throttle;
 
 use std::ops::ControlFlow;
 
+pub use atfota_download::{
+    FailureClass, FtpSource, HttpSource, Outcome, Resume, Source, StartInfo, TransferError, UrlError,
+    parse_ftp_server, parse_http_url,
+};
 pub use cancel::CancelToken;
 pub use error::DownloadError;
-pub use event::{Event, Outcome, StartInfo};
-pub use ftp::{FtpSource, parse_ftp_server};
-pub use options::{Options, Resume};
-pub use source::{HttpSource, Source, UrlError, parse_http_url};
+pub use event::Event;
+pub use options::Options;
 
 /// Downloads `source` from `resume` (or the start), reporting each step to `on_event`.
 ///
@@ -58,5 +59,6 @@ pub fn download_with_cancel(
     match source {
         Source::Http(http) => http::download_http(http, resume, opts, cancel, on_event),
         Source::Ftp(ftp) => ftp::download_ftp(ftp, resume, opts, cancel, on_event),
+        _ => Err(DownloadError::BadOptions("this kind of source is not supported by this client")),
     }
 }

@@ -1,5 +1,4 @@
-//! The knobs of a download ([`Options`]) and the state a resumed download starts from
-//! ([`Resume`]). It owns the defaults (those of Nordic's download client) and their checks,
+//! The knobs of a download ([`Options`]). It owns the defaults (those of Nordic's download client) and their checks,
 //! and must never hold anything tied to one connection.
 
 use std::time::Duration;
@@ -56,16 +55,6 @@ impl Options {
         }
         Ok(())
     }
-}
-
-/// Where an interrupted download continues.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Resume {
-    /// Bytes of the file already stored; the request asks for `bytes=offset-` (FTP: `REST`).
-    pub offset: u64,
-    /// ETag (or Last-Modified) of the response those bytes came from, sent as `If-Range`;
-    /// for FTP the MDTM time, compared with the server's before resuming.
-    pub validator: Option<String>,
 }
 
 #[cfg(test)]

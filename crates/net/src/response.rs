@@ -7,7 +7,7 @@
 //! header for it and the grammar (RFC 9110 §14.4) is a single line.
 
 use crate::error::DownloadError;
-use crate::event::StartInfo;
+use atfota_download::StartInfo;
 
 /// The status codes followed as redirects.
 const REDIRECTS: [u16; 5] = [301, 302, 303, 307, 308];

@@ -12,7 +12,9 @@ use std::ops::ControlFlow;
 
 use crate::cancel::CancelToken;
 use crate::error::DownloadError;
-use crate::event::{Event, Outcome};
+use atfota_download::Outcome;
+
+use crate::event::Event;
 use crate::options::Options;
 
 /// One protocol's download, attempt by attempt.

@@ -8,8 +8,8 @@
 //! password: refusals are logged by parameter position, not by value.
 
 use atfota_at::{Args, CmeError, Command, Op, Response, quote};
+use atfota_download::{FtpSource, HttpSource, Source};
 use atfota_image::ImageKind;
-use atfota_net::{FtpSource, HttpSource, Source};
 use atfota_storage::NorFlash;
 
 use super::{Conditions, Ctx, cme_for};
@@ -165,7 +165,7 @@ fn request(args: &Args) -> Result<DownloadRequest, (CmeError, String)> {
             return Err(bad("HTTP (type 0) takes only the URL: the file is part of it".into()));
         }
         let full = if url.contains("://") { url.to_string() } else { format!("http://{url}") };
-        let parsed = atfota_net::parse_http_url(&full).map_err(|e| bad(e.to_string()))?;
+        let parsed = atfota_download::parse_http_url(&full).map_err(|e| bad(e.to_string()))?;
         if parsed.scheme() != "http" {
             return Err((CmeError::OPERATION_NOT_SUPPORTED, "type 0 downloads over plain HTTP only".into()));
         }
@@ -181,7 +181,7 @@ fn request(args: &Args) -> Result<DownloadRequest, (CmeError, String)> {
     if file.is_empty() || user.is_empty() {
         return Err(bad("<filename> and <username> must not be empty".into()));
     }
-    let (host, port) = atfota_net::parse_ftp_server(url).map_err(|e| bad(e.to_string()))?;
+    let (host, port) = atfota_download::parse_ftp_server(url).map_err(|e| bad(e.to_string()))?;
     Ok(DownloadRequest {
         kind: ImageKind::McubootApp,
         identity: format!("nl668 ftp://{user}@{host}:{port}/{file}"),

@@ -5,8 +5,8 @@
 //! does the work. Never reports a password or a URL's credentials.
 
 use atfota_at::{CmeError, Command, Op, Response, quote};
+use atfota_download::{HttpSource, Source};
 use atfota_image::ImageKind;
-use atfota_net::{HttpSource, Source};
 use atfota_storage::NorFlash;
 
 use super::{Ctx, KEY_MODEM_VERSION, cme_for};
@@ -119,7 +119,7 @@ impl Slm {
         if apn.is_some_and(|a| a.len() > 63) {
             return Err(bad("<apn> longer than 63 bytes"));
         }
-        let parsed = atfota_net::parse_http_url(url).map_err(|e| bad(&e.to_string()))?;
+        let parsed = atfota_download::parse_http_url(url).map_err(|e| bad(&e.to_string()))?;
         if parsed.scheme() == "https" {
             if sec_tag.is_none() {
                 return Err(bad("https needs a <sec_tag>"));

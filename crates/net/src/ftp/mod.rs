@@ -30,22 +30,21 @@ mod command;
 mod control;
 mod parse;
 mod reply;
-mod source;
 
 use std::io;
 use std::net::{SocketAddr, TcpStream};
 use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
 
-pub use source::{FtpSource, parse_ftp_server};
-
 use self::command::Command;
 use self::control::{Control, shorten};
 use crate::body::{self, Sink};
 use crate::cancel::CancelToken;
 use crate::error::DownloadError;
-use crate::event::{Event, Outcome, StartInfo};
-use crate::options::{Options, Resume};
+use atfota_download::{FtpSource, Outcome, Resume, StartInfo};
+
+use crate::event::Event;
+use crate::options::Options;
 use crate::retry::{self, Attempts};
 use crate::throttle::Throttle;
 
@@ -57,7 +56,7 @@ pub(crate) fn download_ftp(
     cancel: &CancelToken,
     on_event: &mut dyn FnMut(Event<'_>) -> ControlFlow<()>,
 ) -> Result<Outcome, DownloadError> {
-    source.check()?;
+    source.check().map_err(DownloadError::BadFtpSource)?;
     opts.check()?;
     if cancel.is_cancelled() {
         return Ok(Outcome::Cancelled);

@@ -1,0 +1,130 @@
+//! The boot lifecycle of the engine: power on (the bootloader finishes
+//! what its state asks for), the application's start (self-test of a new
+//! image), and the result of a pending update, queued once per boot.
+//!
+//! Owns the order of those steps; it never streams a download and never
+//! decides what a result means for a target (the targets do).
+
+use std::collections::VecDeque;
+
+use atfota_boot::{BootAction, BootReport, Bootloader};
+use atfota_storage::{Layout, NorFlash, Settings};
+
+use super::record::{self, Pending};
+use super::{Engine, EngineConfig, EngineError};
+use crate::event::Event;
+use crate::slot::{self, SlotReader};
+use crate::target::AppTarget;
+use crate::trust;
+
+impl<F: NorFlash> Engine<F> {
+    /// Powers the device on: the bootloader finishes what its state asks for
+    /// (validating the requested image against the device's trusted keys,
+    /// swapping, or reverting an image that did not confirm), then the
+    /// application starts (see [`Engine::start`]). A flash failure (a
+    /// simulated power cut included) returns an error; calling this again on
+    /// the same flash resumes.
+    pub fn power_on(
+        mut flash: F,
+        layout: Layout,
+        config: &EngineConfig,
+    ) -> Result<(Self, BootReport), EngineError> {
+        let boot = Bootloader::new(flash.geometry(), layout)?;
+        let keys = {
+            let settings = Settings::open(&mut flash, layout.settings)
+                .map_err(|e| EngineError::Settings(e.to_string()))?;
+            trust::load(&settings)
+        };
+        let limit = u64::from(layout.primary.size);
+        let report = boot.boot(&mut flash, &mut |flash, part| {
+            let reader = SlotReader::new(flash, *part, limit);
+            atfota_image::verify_reader(reader, limit, &keys).map(|v| v.total_len).map_err(|e| e.to_string())
+        })?;
+        log_boot(&report);
+        let engine = Self::start(flash, layout, &report, config)?;
+        Ok((engine, report))
+    }
+
+    /// Starts the application's FOTA service after the bootloader handed
+    /// over: runs the self-test of a new image (confirming it when it passes)
+    /// and queues the result of a pending upgrade.
+    pub fn start(
+        mut flash: F,
+        layout: Layout,
+        report: &BootReport,
+        config: &EngineConfig,
+    ) -> Result<Self, EngineError> {
+        let geometry = flash.geometry();
+        let app = AppTarget::new(Bootloader::new(geometry, layout)?);
+        let settings =
+            Settings::open(&mut flash, layout.settings).map_err(|e| EngineError::Settings(e.to_string()))?;
+        let keys = trust::load(&settings);
+        let mut engine = Self {
+            flash,
+            geometry,
+            app,
+            settings,
+            keys,
+            app_version: None,
+            self_test_failed: false,
+            session: None,
+            next_id: 1,
+            events: VecDeque::new(),
+            actions: VecDeque::new(),
+        };
+        engine.app_version =
+            if report.primary_valid { slot::version(&mut engine.flash, &layout.primary) } else { None };
+        match engine.app.self_test(&mut engine.flash, &engine.keys, config.fail_self_test)? {
+            Some(true) => {
+                log::info!("new image {} passed its self-test and is confirmed", engine.version_text())
+            }
+            Some(false) => engine.self_test_failed = true,
+            None => {}
+        }
+        engine.queue_result(report)?;
+        Ok(engine)
+    }
+
+    /// Queues the result of the update `fota.pending` names, once known.
+    fn queue_result(&mut self, report: &BootReport) -> Result<(), EngineError> {
+        let Some(pending) = record::pending(&self.settings) else { return Ok(()) };
+        if self.self_test_failed {
+            return Ok(());
+        }
+        let result = match pending {
+            Pending::AppScheduling | Pending::AppScheduled => {
+                self.app.result(&mut self.flash, &mut self.settings, pending, report)
+            }
+            Pending::Modem { .. } | Pending::Unknown => {
+                log::warn!("an update result of an unknown kind is pending; forgetting it");
+                record::reported(&mut self.settings, &mut self.flash).map(|()| None)
+            }
+        }
+        .map_err(EngineError::Settings)?;
+        if let Some(result) = result {
+            self.events.push_back(Event::Result(result));
+        }
+        Ok(())
+    }
+
+    fn version_text(&self) -> String {
+        self.app_version.map_or_else(|| "(unknown)".to_string(), |v| v.to_string())
+    }
+}
+
+fn log_boot(report: &BootReport) {
+    match report.recovery {
+        Some(atfota_boot::Recovery::NothingValid) => {
+            log::error!("boot: no valid image in either slot; the application version is unknown")
+        }
+        Some(r) => log::warn!("boot: the primary slot was invalid; recovered ({r:?})"),
+        None => {}
+    }
+    match &report.action {
+        BootAction::None => log::info!("boot: primary slot as it was"),
+        BootAction::Swapped { permanent } => log::info!("boot: new image installed (permanent: {permanent})"),
+        BootAction::Reverted => log::warn!("boot: previous image restored"),
+        BootAction::Rejected { reason } => log::error!("boot: requested image rejected: {reason}"),
+        other => log::info!("boot: {other:?}"),
+    }
+}
