@@ -121,16 +121,22 @@ impl Settings {
     /// Preset 9 extreme with the longest matches LZMA can code.
     pub const STRONG: Settings = Settings { preset: 9 | PRESET_EXTREME, lclppb: None, nice_len: Some(273) };
 
-    /// The candidates tried when `create` is thorough: detools' settings, the strong preset,
-    /// and the strong preset tuned for 32-bit-aligned data (ARM code: lp = 2, pb = 2) and for
-    /// streams dominated by zero runs (lc = 0 / 1).
-    pub fn thorough() -> [Settings; 5] {
+    /// The candidates tried when `create` is thorough: detools' own settings (so a thorough
+    /// patch is never larger than detools' with the same operation stream), then the strong
+    /// preset with literal/position bits suited to other kinds of streams: pb = 0 for streams
+    /// without alignment (mostly zero diff bytes around unaligned extra data), lp = pb = 2
+    /// for 32-bit code (ARM), lc = 0 for streams dominated by zero runs.
+    pub fn thorough() -> [Settings; 8] {
+        let strong = |lc, lp, pb| Settings { lclppb: Some((lc, lp, pb)), ..Settings::STRONG };
         [
             Settings::DETOOLS,
             Settings::STRONG,
-            Settings { lclppb: Some((0, 2, 2)), ..Settings::STRONG },
-            Settings { lclppb: Some((1, 2, 2)), ..Settings::STRONG },
-            Settings { lclppb: Some((1, 0, 2)), ..Settings::STRONG },
+            strong(0, 0, 0),
+            strong(3, 0, 0),
+            strong(4, 0, 0),
+            strong(2, 2, 0),
+            strong(0, 2, 2),
+            strong(1, 2, 2),
         ]
     }
 }
