@@ -16,8 +16,8 @@ pub struct CreateOptions {
     pub heatshrink: Option<HeatshrinkParams>,
     /// Try several settings and keep the smallest patch: for LZMA, detools' own preset 6 and
     /// preset 9 extreme with several literal/position bit settings; for heatshrink without
-    /// fixed parameters, windows 2^6..=2^13 with every lookahead up to 2^10. When off: LZMA
-    /// preset 9 extreme, heatshrink detools' default (window 2^8, lookahead 2^7).
+    /// fixed parameters, windows 2^6..=2^13 with every lookahead up to 2^10. When off: detools'
+    /// own settings (LZMA preset 6; heatshrink window 2^8, lookahead 2^7), which is faster.
     pub thorough: bool,
 }
 
@@ -55,7 +55,7 @@ pub fn create(from: &[u8], to: &[u8], opts: &CreateOptions) -> Result<Vec<u8>, P
             let stream = if opts.thorough {
                 lzma::compress_smallest(&ops, &lzma::Settings::thorough())?
             } else {
-                lzma::compress(&ops, lzma::Settings::STRONG)?
+                lzma::compress(&ops, lzma::Settings::DETOOLS)?
             };
             patch.extend_from_slice(&stream);
         }

@@ -26,8 +26,9 @@ pub(crate) struct Decoder<P> {
     params: HeatshrinkParams,
     window: Vec<u8>,
     head: usize,
-    current: u8,
-    bits_left: u8,
+    /// Bits read ahead, the next ones in the low `bits_held` bits.
+    bits: u32,
+    bits_held: u32,
     copy_distance: usize,
     copy_left: usize,
     ended: bool,
@@ -42,8 +43,8 @@ impl<P: Read> Decoder<P> {
             params,
             window: vec![0; 1 << params.window_sz2()],
             head: 0,
-            current: 0,
-            bits_left: 0,
+            bits: 0,
+            bits_held: 0,
             copy_distance: 0,
             copy_left: 0,
             ended: false,
@@ -109,38 +110,36 @@ impl<P: Read> Decoder<P> {
         let symbol = self.symbol_bits(&mut read)?;
         if symbol.is_none() {
             self.ended = true;
-            self.partial_bits = read;
+            // The symbol's bits so far, and those read ahead that could not complete it.
+            self.partial_bits = read + self.bits_held;
         }
         Ok(symbol)
     }
 
     fn symbol_bits(&mut self, read: &mut u32) -> Result<Option<Symbol>, PatchError> {
-        let Some(tag) = self.bits(1, read)? else { return Ok(None) };
+        let Some(tag) = self.take(1, read)? else { return Ok(None) };
         if tag == 1 {
-            let Some(byte) = self.bits(LITERAL_BITS - 1, read)? else { return Ok(None) };
-            // 8 bits were read: the value fits a byte.
+            let Some(byte) = self.take(LITERAL_BITS - 1, read)? else { return Ok(None) };
+            // 8 bits were taken: the value fits a byte.
             return Ok(Some(Symbol::Literal(byte as u8)));
         }
-        let Some(index) = self.bits(u32::from(self.params.window_sz2()), read)? else { return Ok(None) };
-        let Some(count) = self.bits(u32::from(self.params.lookahead_sz2()), read)? else { return Ok(None) };
+        let Some(index) = self.take(u32::from(self.params.window_sz2()), read)? else { return Ok(None) };
+        let Some(count) = self.take(u32::from(self.params.lookahead_sz2()), read)? else { return Ok(None) };
         Ok(Some(Symbol::Backref { distance: index as usize + 1, count: count as usize + 1 }))
     }
 
-    /// Reads `n` (at most 15) bits, most significant first; `None` at the end of the input.
-    fn bits(&mut self, n: u32, read: &mut u32) -> Result<Option<u32>, PatchError> {
-        let mut value = 0;
-        for _ in 0..n {
-            if self.bits_left == 0 {
-                let Some(&b) = self.input.fill()?.first() else { return Ok(None) };
-                self.input.consume(1);
-                self.current = b;
-                self.bits_left = 8;
-            }
-            self.bits_left -= 1;
-            value = value << 1 | u32::from(self.current >> self.bits_left) & 1;
-            *read += 1;
+    /// Takes `n` (at most 15) bits, most significant first; `None` at the end of the input.
+    fn take(&mut self, n: u32, read: &mut u32) -> Result<Option<u32>, PatchError> {
+        while self.bits_held < n {
+            let Some(&b) = self.input.fill()?.first() else { return Ok(None) };
+            self.input.consume(1);
+            // At most 14 bits are held here, so 22 fit.
+            self.bits = (self.bits << 8 | u32::from(b)) & 0x3f_ffff;
+            self.bits_held += 8;
         }
-        Ok(Some(value))
+        self.bits_held -= n;
+        *read += n;
+        Ok(Some(self.bits >> self.bits_held & ((1 << n) - 1)))
     }
 }
 

@@ -11,8 +11,6 @@ use crate::HeatshrinkParams;
 
 /// Chain steps tried per position before settling for the best match so far.
 const MAX_CHAIN: usize = 96;
-/// Longest match searched for (the DP caps it per lookahead); 2^12 keeps long runs cheap.
-const MAX_SEARCH_LEN: usize = 1 << 12;
 /// Windows tried by [`compress_best`].
 const BEST_WINDOWS: std::ops::RangeInclusive<u8> = 6..=13;
 /// Largest lookahead tried by [`compress_best`].
@@ -20,7 +18,7 @@ const BEST_MAX_LOOKAHEAD: u8 = 10;
 
 /// Compresses `data` with the given parameters; the output starts with the parameter byte.
 pub(crate) fn compress(data: &[u8], params: HeatshrinkParams) -> Vec<u8> {
-    let matches = Matches::find(data, params.window_sz2());
+    let matches = Matches::find(data, params.window_sz2(), params.lookahead_sz2());
     let parse = Parse::run(&matches, params);
     emit(data, &matches, &parse, params)
 }
@@ -31,8 +29,9 @@ pub(crate) fn compress_best(data: &[u8]) -> Vec<u8> {
     // Window 2^8 with lookahead 2^7 (detools' default) is among the candidates.
     let mut best = (u64::MAX, HeatshrinkParams::DETOOLS_DEFAULT);
     for window in BEST_WINDOWS {
-        let matches = Matches::find(data, window);
-        for lookahead in HeatshrinkParams::MIN_LOOKAHEAD_SZ2..window.min(BEST_MAX_LOOKAHEAD + 1) {
+        let max_lookahead = (window - 1).min(BEST_MAX_LOOKAHEAD);
+        let matches = Matches::find(data, window, max_lookahead);
+        for lookahead in HeatshrinkParams::MIN_LOOKAHEAD_SZ2..=max_lookahead {
             let Ok(params) = HeatshrinkParams::new(window, lookahead) else { continue };
             let bits = Parse::run(&matches, params).total_bits();
             if bits < best.0 {
@@ -45,15 +44,18 @@ pub(crate) fn compress_best(data: &[u8]) -> Vec<u8> {
 
 /// For every position of the data, the longest match found within the window.
 struct Matches {
-    /// Length of the match (0: none), capped at [`MAX_SEARCH_LEN`].
+    /// Length of the match (0: none), capped at the longest lookahead it is found for.
     len: Vec<u32>,
     /// Its distance (1..=2^window_sz2).
     distance: Vec<u32>,
 }
 
 impl Matches {
-    fn find(data: &[u8], window_sz2: u8) -> Matches {
+    /// Matches within 2^window_sz2 bytes, no longer than 2^lookahead_sz2: longer ones would be
+    /// cut by every parse, and searching for them makes runs cost their length per byte.
+    fn find(data: &[u8], window_sz2: u8, lookahead_sz2: u8) -> Matches {
         let window = 1usize << window_sz2;
+        let longest = 1usize << lookahead_sz2;
         // The decoder's window starts zeroed: matches may reach into these zeros.
         let mut buf = vec![0u8; window + data.len()];
         buf[window..].copy_from_slice(data);
@@ -69,7 +71,7 @@ impl Matches {
         let mut distance = vec![0u32; data.len()];
         let (mut prev_len, mut prev_dist) = (0usize, 0usize);
         for p in window..buf.len() {
-            let max = MAX_SEARCH_LEN.min(buf.len() - p);
+            let max = longest.min(buf.len() - p);
             // The previous match, shifted by one byte, still matches here (minus its first byte).
             let (mut best_len, mut best_dist) = (0, 0);
             if prev_len > 1 {
@@ -269,7 +271,7 @@ mod tests {
     #[test]
     fn matches_keep_their_reach_monotone() {
         let data: Vec<u8> = (0..5000u32).map(|i| (i * 7 % 13) as u8 ^ (i / 300) as u8).collect();
-        let m = Matches::find(&data, 8);
+        let m = Matches::find(&data, 8, 7);
         for i in 1..data.len() {
             assert!(i + m.len[i] as usize >= i - 1 + m.len[i - 1] as usize, "at {i}");
         }
