@@ -210,6 +210,11 @@ def patch_apply():
                       struct.pack('<BBH', 0, 40, len(old)) + old + patch)
     # A tight LZMA limit (64 KiB: ours passes, detools' 8 MiB dictionary does not), 1-byte chunks.
     old = testdata('delta', 'elf', 'from.bin')
+    # detools' heatshrink with other windows, and patches of kinds we refuse.
+    for name in ('detools-heatshrink-w4-l3', 'detools-heatshrink-w12-l4', 'detools-heatshrink-w15-l14',
+                 'refused-hdiffpatch', 'refused-in-place', 'refused-bz2', 'refused-data-format'):
+        write('patch_apply', f'elf-{name}',
+              struct.pack('<BBH', 0, 40, len(old)) + old + testdata('delta', 'elf', f'{name}.patch'))
     for maker in ('detools', 'ours'):
         write('patch_apply', f'elf-{maker}-lzma-limit-64k-bytewise',
               struct.pack('<BBH', 1, 0, len(old)) + old + testdata('delta', 'elf', f'{maker}-lzma.patch'))

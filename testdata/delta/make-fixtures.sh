@@ -113,6 +113,20 @@ PY
 (cd "$root" && cargo build --quiet --release -p atfota-delta --example delta)
 delta="$root/target/release/examples/delta"
 
+# --- The elf pair with other heatshrink parameters, and patches we must refuse. ---
+elf="$here/elf"
+for wl in 4,3 12,4 15,14; do
+    w="${wl%,*}" l="${wl#*,}"
+    detools create_patch -t sequential -c heatshrink --heatshrink-window-sz2 "$w" \
+        --heatshrink-lookahead-sz2 "$l" "$elf/from.bin" "$elf/to.bin" "$elf/detools-heatshrink-w$w-l$l.patch" >/dev/null
+done
+detools create_patch -a hdiffpatch -t hdiffpatch -c lzma "$elf/from.bin" "$elf/to.bin" "$elf/refused-hdiffpatch.patch" >/dev/null
+detools create_patch_in_place --memory-size 65536 --segment-size 4096 -c none \
+    "$elf/from.bin" "$elf/to.bin" "$elf/refused-in-place.patch" >/dev/null
+detools create_patch -t sequential -c bz2 "$elf/from.bin" "$elf/to.bin" "$elf/refused-bz2.patch" >/dev/null
+detools create_patch -t sequential -c none --data-format arm-cortex-m4 \
+    "$elf/from.bin" "$elf/to.bin" "$elf/refused-data-format.patch" >/dev/null
+
 printf '%-12s %-11s %10s %10s %10s\n' pair compression to-size detools ours
 for pair in elf random empty-from identical empty-to; do
     dir="$here/$pair"

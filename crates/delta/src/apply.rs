@@ -11,7 +11,7 @@ use std::io::{Read, Write};
 
 use crate::header::Header;
 use crate::input::Input;
-use crate::{HeatshrinkParams, PatchError, ReadAt, heatshrink, lzma, varint};
+use crate::{Compression, HeatshrinkParams, PatchError, ReadAt, heatshrink, lzma, varint};
 
 /// Bytes of diff or extra data handled at a time.
 const CHUNK: usize = 4096;
@@ -58,9 +58,9 @@ pub fn apply<R: ReadAt + ?Sized, P: Read, W: Write>(
         return Ok(0);
     }
     let stream = match header.compression {
-        crate::Compression::None => Stream::Plain(input),
-        crate::Compression::Lzma => Stream::Lzma(lzma::Decoder::new(input, limits.max_lzma_dict)?),
-        crate::Compression::Heatshrink => {
+        Compression::None => Stream::Plain(input),
+        Compression::Lzma => Stream::Lzma(lzma::Decoder::new(input, limits.max_lzma_dict)?),
+        Compression::Heatshrink => {
             let params = HeatshrinkParams::from_byte(input.byte("heatshrink parameters")?)?;
             Stream::Heatshrink(heatshrink::Decoder::new(input, params))
         }

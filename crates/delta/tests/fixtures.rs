@@ -117,3 +117,28 @@ fn a_patch_for_another_old_firmware_is_refused_or_differs() {
         );
     }
 }
+
+#[test]
+fn every_heatshrink_window_detools_writes_decodes() {
+    let (from, to) = (read("elf", "from.bin"), read("elf", "to.bin"));
+    for (window, lookahead) in [(4, 3), (12, 4), (15, 14)] {
+        let patch = read("elf", &format!("detools-heatshrink-w{window}-l{lookahead}.patch"));
+        let info = patch_info(&patch[..atfota_delta::MAX_HEADER_LEN]).unwrap();
+        let params = info.heatshrink.unwrap();
+        assert_eq!((params.window_sz2(), params.lookahead_sz2()), (window, lookahead));
+        let out = apply_to_vec(&from, &patch, &Limits::default()).unwrap();
+        assert!(out == to, "window {window}, lookahead {lookahead}: wrong bytes");
+    }
+}
+
+#[test]
+fn patches_detools_makes_that_we_do_not_support_are_refused_clearly() {
+    let from = read("elf", "from.bin");
+    let refused = |name: &str| apply_to_vec(&from, &read("elf", name), &Limits::default()).unwrap_err();
+    assert!(matches!(refused("refused-hdiffpatch.patch"), PatchError::UnsupportedPatchType { kind: 2 }));
+    assert!(matches!(refused("refused-in-place.patch"), PatchError::UnsupportedPatchType { kind: 1 }));
+    assert!(matches!(refused("refused-bz2.patch"), PatchError::UnsupportedCompression { code: 3 }));
+    assert!(matches!(refused("refused-data-format.patch"), PatchError::DataFormat { .. }));
+    let info = patch_info(&read("elf", "refused-bz2.patch"));
+    assert!(matches!(info, Err(PatchError::UnsupportedCompression { code: 3 })));
+}
