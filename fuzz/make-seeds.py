@@ -198,9 +198,37 @@ def modem_input():
         write('modem_input', name, bytes([flags, 40, 5, 90]) + host + b'\0' + served)
 
 
+def patch_apply():
+    # Control byte 0 (8 MiB LZMA dictionary limit), chunk pattern, old firmware length (u16 LE),
+    # old firmware, patch. Pairs whose old firmware fits 64 KiB; the 1 MiB pair is left out.
+    for pair in ('elf', 'empty-from', 'identical', 'empty-to'):
+        old = testdata('delta', pair, 'from.bin')
+        for maker in ('detools', 'ours'):
+            for c in ('none', 'lzma', 'heatshrink'):
+                patch = testdata('delta', pair, f'{maker}-{c}.patch')
+                write('patch_apply', f'{pair}-{maker}-{c}',
+                      struct.pack('<BBH', 0, 40, len(old)) + old + patch)
+    # A tight LZMA limit (64 KiB: ours passes, detools' 8 MiB dictionary does not), 1-byte chunks.
+    old = testdata('delta', 'elf', 'from.bin')
+    # detools' heatshrink with other windows, and patches of kinds we refuse.
+    for name in ('detools-heatshrink-w4-l3', 'detools-heatshrink-w12-l4', 'detools-heatshrink-w15-l14',
+                 'refused-hdiffpatch', 'refused-in-place', 'refused-bz2', 'refused-data-format'):
+        write('patch_apply', f'elf-{name}',
+              struct.pack('<BBH', 0, 40, len(old)) + old + testdata('delta', 'elf', f'{name}.patch'))
+    for maker in ('detools', 'ours'):
+        write('patch_apply', f'elf-{maker}-lzma-limit-64k-bytewise',
+              struct.pack('<BBH', 1, 0, len(old)) + old + testdata('delta', 'elf', f'{maker}-lzma.patch'))
+    # Round-trip mode (bit 7), compression in bits 2-3: the ELF pair's first 4 KiB.
+    new = testdata('delta', 'elf', 'to.bin')
+    for i, c in enumerate(('none', 'lzma', 'heatshrink')):
+        write('patch_apply', f'round-trip-{c}',
+              struct.pack('<BBH', 0x80 | i << 2, 0, 4096) + old[:4096] + new[:4096])
+
+
 if __name__ == '__main__':
     at_line()
     image_stream()
     trusted_key()
     settings_open()
     modem_input()
+    patch_apply()
