@@ -18,7 +18,7 @@
 use std::collections::VecDeque;
 
 use atfota_boot::{BootAction, BootError, BootReport, Bootloader, SwapState};
-use atfota_image::{Detection, ImageKind, ImageVersion, StreamVerifier, TrustedKey};
+use atfota_image::{Detection, Finish, ImageKind, ImageVersion, StreamVerifier, TrustedKey};
 use atfota_net::{DownloadError, Outcome, Resume, Source, StartInfo};
 use atfota_storage::{FlashError, Geometry, Layout, NorFlash, Settings};
 
@@ -291,7 +291,7 @@ impl<F: NorFlash> Engine<F> {
             kind: req.kind,
             resume_from,
             writer: None,
-            verifier: StreamVerifier::new(u64::from(self.layout.primary.size)),
+            verifier: StreamVerifier::new(u64::from(self.layout.primary.size), &self.keys),
             total: 0,
             announced: false,
             detected: false,
@@ -547,7 +547,7 @@ impl<F: NorFlash> Engine<F> {
     fn restart(&mut self, dl: &mut Download) -> Result<(), Failure> {
         let sector = self.geometry.sector_size;
         dl.writer = Some(SlotWriter::new(self.layout.secondary, sector, self.geometry.write_size, 0));
-        dl.verifier = StreamVerifier::new(u64::from(self.layout.primary.size));
+        dl.verifier = StreamVerifier::new(u64::from(self.layout.primary.size), &self.keys);
         dl.detected = false;
         dl.head.clear();
         dl.last_pct = None;
@@ -651,9 +651,16 @@ impl<F: NorFlash> Engine<F> {
         }
         self.events.push_back(Event::TransferComplete);
         self.judge_type(dl, true)?;
-        let verifier =
-            std::mem::replace(&mut dl.verifier, StreamVerifier::new(u64::from(self.layout.primary.size)));
-        let verified = verifier.finish(&self.keys).map_err(|e| image_failure(&e))?;
+        let limit = u64::from(self.layout.primary.size);
+        let verifier = std::mem::replace(&mut dl.verifier, StreamVerifier::new(limit, &self.keys));
+        let verified = match verifier.finish(&self.keys).map_err(|e| image_failure(&e))? {
+            Finish::Verified(verified) => verified,
+            // A pure signature covers the whole image: read it back from the secondary slot.
+            Finish::SecondPass(pass) => pass
+                .read_from(SlotReader::new(&mut self.flash, self.layout.secondary, limit))
+                .map_err(|e| image_failure(&e))?,
+            _ => return Err(Failure::new(FailKind::Invalid, "unknown verification outcome")),
+        };
         let old_len = slot::image_len(&mut self.flash, &self.layout.primary);
         let pages = self.boot.pages_for(verified.total_len, old_len);
         // Pending first: a cut before the request leaves "pending, nothing
