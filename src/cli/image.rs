@@ -17,9 +17,16 @@ pub enum Command {
         /// Image version, e.g. 1.2.3 or 1.2.3+4.
         #[arg(long)]
         version: ImageVersion,
-        /// Private key (PKCS#8 PEM from `imgtool keygen`); default: the development key.
+        /// Private key (PKCS#8 PEM from `imgtool keygen`: Ed25519, ECDSA P-256/P-384,
+        /// RSA-2048/3072); default: the development key.
         #[arg(long, value_name = "KEY.pem")]
         key: Option<PathBuf>,
+        /// Sign the whole image instead of its digest (Ed25519 keys only), like `imgtool --pure`.
+        #[arg(long)]
+        pure: bool,
+        /// Security counter for anti-rollback (SEC_CNT TLV), like `imgtool --security-counter`.
+        #[arg(long, value_name = "N")]
+        security_counter: Option<u32>,
         /// Header size in bytes.
         #[arg(long, default_value = "0x200", value_parser = super::parse_size)]
         header_size: u32,
@@ -37,7 +44,7 @@ pub enum Command {
 /// Runs an `image` subcommand.
 pub fn run(c: Command) -> anyhow::Result<()> {
     match c {
-        Command::Sign { input, output, version, key, header_size } => {
+        Command::Sign { input, output, version, key, header_size, pure, security_counter } => {
             let key = match key {
                 Some(p) => SigningKey::from_pem(&read(&p)?)
                     .with_context(|| format!("{} is not a private key", p.display()))?,
@@ -50,8 +57,8 @@ pub fn run(c: Command) -> anyhow::Result<()> {
             };
             let header_size = u16::try_from(header_size).context("--header-size must fit in 16 bits")?;
             let payload = std::fs::read(&input).with_context(|| format!("reading {}", input.display()))?;
-            let image =
-                atfota_image::sign(&payload, &SignOptions { version, header_size, load_addr: 0 }, &key)?;
+            let opts = SignOptions { version, header_size, pure, security_counter, ..SignOptions::default() };
+            let image = atfota_image::sign(&payload, &opts, &key)?;
             std::fs::write(&output, &image).with_context(|| format!("writing {}", output.display()))?;
             println!("{}: version {version}, {} bytes", output.display(), image.len());
             Ok(())
@@ -71,10 +78,13 @@ pub fn run(c: Command) -> anyhow::Result<()> {
             println!("body size     {}", header.img_size);
             println!("load address  {:#x}", header.load_addr);
             println!("flags         {:#x}", header.flags);
-            match atfota_image::verify_reader(bytes.as_slice(), bytes.len() as u64, &keys) {
+            match atfota_image::verify_reader(std::io::Cursor::new(&bytes), bytes.len() as u64, &keys) {
                 Ok(v) => {
                     println!("image length  {}", v.total_len);
-                    println!("sha256        {}", hex(&v.digest));
+                    println!("{:<13} {}", v.digest.name().to_lowercase(), v.digest);
+                    if let Some(counter) = v.security_counter {
+                        println!("sec. counter  {counter}");
+                    }
                     println!("signature     valid (key #{} of {})", v.key_index, keys.len());
                     Ok(())
                 }
@@ -86,8 +96,4 @@ pub fn run(c: Command) -> anyhow::Result<()> {
 
 fn read(p: &PathBuf) -> anyhow::Result<String> {
     std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -274,7 +274,7 @@ pub fn application_image(
     version: ImageVersion,
     len: usize,
 ) -> Result<Vec<u8>, atfota_image::ImageError> {
-    let opts = SignOptions { version, header_size: 0x200, load_addr: 0 };
+    let opts = SignOptions { version, header_size: 0x200, ..SignOptions::default() };
     atfota_image::sign(&application_body(tag, len), &opts, &SigningKey::development())
 }
 

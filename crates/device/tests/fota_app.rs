@@ -85,11 +85,23 @@ fn an_ecdsa_p256_image_installs_with_its_key_and_a_padded_one_too() {
     for file in ["images/signed-ecdsa-p256.bin", "images/signed-padded.bin"] {
         let image = fixture(file);
         let (_d, peer) = serve(&[("app.bin", &image)]);
-        let (mut dev, _) = Dev::with(1024 * 1024, &[ecdsa, ed], EngineConfig::default());
+        let (mut dev, _) = Dev::with(1024 * 1024, &[ecdsa.clone(), ed.clone()], EngineConfig::default());
         let out = dev.send(&start(&peer.url("app.bin")));
         assert!(out.ends_with("\r\n#XFOTA: 4,0\r\n"), "{file}: {out:?}");
         finish_update(&mut dev, "1.2.3+4");
     }
+}
+
+#[test]
+fn a_pure_ed25519_image_installs_after_its_second_pass_over_the_slot() {
+    let key =
+        TrustedKey::from_pem(&String::from_utf8(fixture("keys/trusted-ed25519.pub.pem")).unwrap()).unwrap();
+    let image = fixture("images/signed-pure.bin");
+    let (_d, peer) = serve(&[("app.bin", &image)]);
+    let (mut dev, _) = Dev::with(1024 * 1024, &[key], EngineConfig::default());
+    let out = dev.send(&start(&peer.url("app.bin")));
+    assert!(out.ends_with("\r\n#XFOTA: 4,0\r\n"), "{out:?}");
+    finish_update(&mut dev, "1.2.3+4");
 }
 
 #[test]

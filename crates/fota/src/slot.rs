@@ -42,6 +42,23 @@ impl<F: NorFlash + ?Sized> io::Read for SlotReader<'_, F> {
     }
 }
 
+impl<F: NorFlash + ?Sized> io::Seek for SlotReader<'_, F> {
+    /// Moves within the readable range (a pure signature's second pass seeks back to 0).
+    fn seek(&mut self, pos: io::SeekFrom) -> io::Result<u64> {
+        let to = match pos {
+            io::SeekFrom::Start(to) => i128::from(to),
+            io::SeekFrom::Current(by) => i128::from(self.pos) + i128::from(by),
+            io::SeekFrom::End(by) => i128::from(self.end) + i128::from(by),
+        };
+        let pos = u32::try_from(to)
+            .ok()
+            .filter(|&to| to <= self.end)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "seek outside the slot"))?;
+        self.pos = pos;
+        Ok(u64::from(pos))
+    }
+}
+
 /// Header of the image in `slot`, if its first bytes parse as one.
 pub(crate) fn header<F: NorFlash + ?Sized>(flash: &mut F, slot: &Partition) -> Option<ImageHeader> {
     let mut buf = [0u8; ImageHeader::LEN];

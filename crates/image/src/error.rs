@@ -1,9 +1,10 @@
-//! The crate's one error type: every way an image, a key or a version string can be refused.
+//! The crate's one error type: every way an image, a delta package, a key or a version string
+//! can be refused.
 //!
 //! Each message is a sentence a user can act on. This module owns no logic and must never
 //! carry secrets (private key bytes) in a message.
 
-/// Why an image, key or version was refused.
+/// Why an image, delta package, key or version was refused.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ImageError {
@@ -121,26 +122,58 @@ pub enum ImageError {
         /// The length its type requires.
         expected: usize,
     },
-    /// A hash, key or signature TLV sits in the protected area, where it cannot be honoured.
+    /// A TLV sits in the wrong area: a hash, key or signature in the protected area, where it
+    /// cannot be honoured, or a security counter in the unprotected one, where it is not signed.
     #[error(
-        "TLV {name} ({kind:#04x}) is in the protected TLV area; it belongs in the unprotected area: re-sign the image"
+        "TLV {name} ({kind:#04x}) is in the {found_in} TLV area; it belongs in the {belongs_in} area: re-sign the image"
     )]
     MisplacedTlv {
         /// TLV name.
         name: &'static str,
         /// TLV type.
         kind: u16,
+        /// "protected" or "unprotected".
+        found_in: &'static str,
+        /// The other one.
+        belongs_in: &'static str,
     },
-    /// The image carries no SHA256 TLV.
+    /// A TLV that may appear only once appears twice.
     #[error(
-        "image has no SHA256 TLV: sign it with SHA-256 (imgtool's default for Ed25519 and ECDSA P-256 keys)"
+        "TLV {name} ({kind:#04x}) appears more than once: the image is corrupt or was not made by imgtool"
     )]
-    MissingSha256,
-    /// The computed SHA-256 differs from the SHA256 TLV.
+    DuplicateTlv {
+        /// TLV name.
+        name: &'static str,
+        /// TLV type.
+        kind: u16,
+    },
+    /// A TLV of a known type has a value it cannot have.
+    #[error("TLV {name} ({kind:#04x}) is invalid: {reason}; the image is corrupt")]
+    TlvValue {
+        /// TLV name.
+        name: &'static str,
+        /// TLV type.
+        kind: u16,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The image carries no hash TLV (a pure one: no SHA512 TLV).
+    #[error("{}", if *pure {
+        "pure image has no SHA512 TLV: sign it again with imgtool sign --pure"
+    } else {
+        "image has no hash TLV (SHA256 or SHA384): sign it with imgtool or atfota image sign"
+    })]
+    MissingHash {
+        /// Whether the image is signed pure (SIG_PURE).
+        pure: bool,
+    },
+    /// The hash computed over the image differs from its hash TLV.
     #[error(
-        "image hash {computed} does not match its SHA256 TLV {expected}: the image is corrupt or was modified after signing"
+        "image hash {computed} does not match its {name} TLV {expected}: the image is corrupt or was modified after signing"
     )]
     HashMismatch {
+        /// The hash TLV's name ("SHA256", "SHA384", "SHA512").
+        name: &'static str,
         /// The hex digest in the TLV.
         expected: String,
         /// The hex digest of the image.
@@ -165,15 +198,37 @@ pub enum ImageError {
         /// Index of the trusted key in the list given to the verifier.
         key_index: usize,
     },
-    /// The image is signed with an algorithm this verifier does not implement.
+    /// A pure signature (`--pure`) made, or to be made, with something other than Ed25519.
     #[error(
-        "signature type {name} (TLV {kind:#04x}) is not supported: sign with an Ed25519 or ECDSA P-256 key and without --pure"
+        "pure signatures (--pure) are Ed25519 only, not {found}: sign with an Ed25519 key or without --pure"
     )]
-    UnsupportedSignature {
-        /// TLV name.
-        name: &'static str,
-        /// TLV type.
-        kind: u16,
+    PureNeedsEd25519 {
+        /// The key algorithm or signature TLV found.
+        found: &'static str,
+    },
+    /// A delta package carries a pure signature, which the format does not use.
+    #[error(
+        "delta packages are signed over their digest, not pure (SIG_PURE): sign the package without --pure"
+    )]
+    PureNotAllowed,
+    /// A pure image names more (signature, key) pairs than the second pass checks.
+    #[error(
+        "pure image has {count} signature and key combinations to check, more than the {max} this \
+         verifier reads the image for: name the key (KEYHASH) and sign it once"
+    )]
+    TooManySignatures {
+        /// Combinations the image asks for.
+        count: usize,
+        /// The most checked.
+        max: usize,
+    },
+    /// The bytes fed to the second pass of a pure verification differ from the first pass's.
+    #[error(
+        "the image's {part} changed between the two verification passes: its storage is being written to or failing"
+    )]
+    ChangedBetweenPasses {
+        /// "header" or "protected TLV area".
+        part: &'static str,
     },
     /// The input ended before the image did.
     #[error("image truncated: got {seen} bytes, {expected}; the transfer ended early")]
@@ -205,9 +260,10 @@ pub enum ImageError {
         /// Extra advice, empty or starting with ": ".
         hint: &'static str,
     },
-    /// The key uses an algorithm other than Ed25519 or ECDSA P-256.
+    /// The key uses an algorithm (or RSA size) MCUboot does not verify.
     #[error(
-        "unsupported key algorithm {algorithm}: use an Ed25519 or ECDSA P-256 key (imgtool keygen -t ed25519|ecdsa-p256)"
+        "unsupported key algorithm {algorithm}: use an Ed25519, ECDSA P-256/P-384 or RSA-2048/3072 key \
+         (imgtool keygen -t ed25519|ecdsa-p256|ecdsa-p384|rsa-2048|rsa-3072)"
     )]
     UnsupportedKey {
         /// The algorithm found, by name or OID.
@@ -233,10 +289,57 @@ pub enum ImageError {
         /// The header size asked for.
         header_size: u16,
     },
-    /// `sign` was given a payload whose size does not fit the header's u32 field.
-    #[error("payload of {len} bytes is too large for an MCUboot image (at most 4 GiB)")]
+    /// `sign` or `sign_delta` was given a payload whose size does not fit a u32 field.
+    #[error("payload of {len} bytes is too large for an MCUboot image or delta package (at most 4 GiB)")]
     PayloadTooLarge {
         /// Payload length.
         len: usize,
+    },
+    /// The u32 at offset 4 is not the modem delta magic.
+    #[error("not a modem delta package: magic at offset 4 is {found:#010x}, expected 0x7544656d")]
+    DeltaMagic {
+        /// The little-endian u32 found.
+        found: u32,
+    },
+    /// The package's format version or header length is not one this crate reads.
+    #[error(
+        "delta package format {version} with a {header_len:#x}-byte header is not supported: \
+         this device reads format 1 with a 0x140-byte header; build the package with a matching tool"
+    )]
+    DeltaFormat {
+        /// The format version found.
+        version: u16,
+        /// The header length found.
+        header_len: u16,
+    },
+    /// Reserved flags are set.
+    #[error("delta package sets flags {flags:#x}, which this device does not know: build it without them")]
+    DeltaFlags {
+        /// The flags found.
+        flags: u32,
+    },
+    /// The reserved header bytes are not zero.
+    #[error("delta package header has non-zero reserved bytes at 0x120..0x140: the package is corrupt")]
+    DeltaReserved,
+    /// A firmware UUID does not belong to the firmware's SHA-256.
+    #[error(
+        "delta package {which} UUID {found:?} does not match its {which} SHA-256 (expected {expected}): the package is corrupt"
+    )]
+    DeltaUuid {
+        /// "source" or "target".
+        which: &'static str,
+        /// The field as found (lossy ASCII).
+        found: String,
+        /// The UUID derived from the SHA-256.
+        expected: String,
+    },
+    /// A modem firmware version string is not 1 to 63 printable ASCII characters.
+    #[error(
+        "{which} version string is invalid: it must be 1 to 63 printable ASCII characters \
+         (NUL-padded to 64 bytes in a package)"
+    )]
+    ModemVersion {
+        /// "source", "target" or "given".
+        which: &'static str,
     },
 }

@@ -1,13 +1,18 @@
-//! MCUboot images for atfota: detect the update type, parse headers and TLVs, verify hash and
-//! signature while streaming, and sign payloads byte-compatibly with mcuboot's `imgtool`.
+//! MCUboot images and modem delta packages for atfota: detect the update type, parse headers
+//! and TLVs, verify hash and signature while streaming, and sign byte-compatibly with mcuboot's
+//! `imgtool`.
 //!
 //! This crate owns the image format and its trust decision. It must never do IO on its own
 //! (verification is sans-IO: bytes in, verdict out; [`verify_reader`] is a thin shell), never
 //! hold a whole image in memory while verifying, and never panic on bytes from outside.
 //!
-//! Supported: SHA-256 images signed with Ed25519 (TLV 0x24) or ECDSA P-256 (TLV 0x22), key
-//! named by KEYHASH or PUBKEY. Refused with a clear error: RSA, `--pure` signatures, encrypted,
-//! compressed and non-bootable images.
+//! Supported: every signature `imgtool` makes: Ed25519 over the SHA-256 digest (TLV 0x24) or,
+//! with `--pure`, over the whole image (SIG_PURE, SHA512 TLV; verified in a second pass, see
+//! [`SecondPass`]), ECDSA P-256 (SHA-256) and P-384 (SHA-384) (TLV 0x22), RSA-2048 and
+//! RSA-3072 PSS (TLV 0x20/0x23); the key named by KEYHASH or PUBKEY; the security counter
+//! (SEC_CNT) reported for anti-rollback. Refused with a clear error: encrypted, compressed and
+//! non-bootable images. The modem delta package ([`delta`]) is this project's own container,
+//! verified by the same code with the same keys.
 //!
 //! DEVELOPMENT KEY: [`SigningKey::development`] / [`TrustedKey::development`] are a committed,
 //! public Ed25519 key (`keys/dev-ed25519.pem`), like MCUboot's sample keys. Anyone can sign with
@@ -18,7 +23,9 @@
 //! grammar, not semver's). PEM, DER and the cryptography come from RustCrypto and dalek.
 
 mod check;
+pub mod delta;
 mod detect;
+mod digest;
 mod error;
 mod header;
 mod pkix;
@@ -32,11 +39,15 @@ mod version;
 #[cfg(test)]
 mod fixtures;
 
+pub use delta::{
+    DeltaHeader, DeltaVerifier, ModemFirmware, ModemVersion, VerifiedDelta, modem_uuid, sign_delta,
+};
 pub use detect::{DETECT_LEN, Detection, ImageKind, MCUBOOT_MAGIC, MODEM_DELTA_MAGIC, MODEM_FULL_MAGIC};
+pub use digest::ImageDigest;
 pub use error::ImageError;
 pub use header::{ImageHeader, MAX_HDR_SIZE, flags};
-pub use sign::{SignOptions, sign};
+pub use sign::{KeyFormat, SignOptions, sign};
 pub use signing_key::SigningKey;
-pub use stream::{MAX_TLV_LEN, StreamVerifier, VerifiedImage, verify_reader};
+pub use stream::{Finish, MAX_TLV_LEN, SecondPass, StreamVerifier, VerifiedImage, verify_reader};
 pub use trusted_key::TrustedKey;
 pub use version::ImageVersion;

@@ -1,8 +1,8 @@
 //! PEM unwrapping and key-algorithm identification shared by trusted and signing keys.
 //!
-//! Owns the mapping from PEM labels and algorithm OIDs to the two supported key kinds, so
-//! that an RSA or P-384 key gets a message naming it rather than a decoder's complaint. It
-//! must never hold key material longer than the call.
+//! Owns the mapping from PEM labels and algorithm OIDs to the supported key kinds (imgtool's:
+//! Ed25519, ECDSA P-256 and P-384, RSA), so that any other key gets a message naming it rather
+//! than a decoder's complaint. It must never hold key material longer than the call.
 
 use p256::pkcs8::ObjectIdentifier;
 use p256::pkcs8::der::pem;
@@ -15,6 +15,9 @@ use crate::ImageError;
 pub(crate) enum Algorithm {
     Ed25519,
     EcdsaP256,
+    EcdsaP384,
+    /// RSA of any size; the key types check the size (2048 or 3072 bits).
+    Rsa,
 }
 
 const ED25519: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.101.112");
@@ -41,11 +44,11 @@ pub(crate) fn identify(algorithm: &AlgorithmIdentifierRef<'_>) -> Result<Algorit
         ED25519 => Ok(Algorithm::Ed25519),
         EC_PUBLIC_KEY => match algorithm.parameters_oid() {
             Ok(P256) => Ok(Algorithm::EcdsaP256),
-            Ok(P384) => Err(unsupported("ECDSA P-384")),
+            Ok(P384) => Ok(Algorithm::EcdsaP384),
             Ok(curve) => Err(unsupported(&format!("ECDSA on curve {curve}"))),
             Err(_) => Err(unsupported("ECDSA without a named curve")),
         },
-        RSA => Err(unsupported("RSA")),
+        RSA => Ok(Algorithm::Rsa),
         X25519 => Err(unsupported("X25519 (an encryption key, not a signing key)")),
         other => Err(unsupported(&format!("OID {other}"))),
     }
@@ -55,3 +58,16 @@ pub(crate) fn identify(algorithm: &AlgorithmIdentifierRef<'_>) -> Result<Algorit
 pub(crate) fn invalid(error: impl std::fmt::Display) -> ImageError {
     ImageError::InvalidKey { reason: error.to_string() }
 }
+
+/// Refuses RSA keys of sizes MCUboot cannot verify (it has RSA-2048 and RSA-3072 only).
+pub(crate) fn check_rsa_bits(bits: usize) -> Result<(), ImageError> {
+    match bits {
+        RSA2048_BITS | RSA3072_BITS => Ok(()),
+        _ => Err(ImageError::UnsupportedKey { algorithm: format!("RSA-{bits}") }),
+    }
+}
+
+/// Modulus size of an RSA-2048 key.
+pub(crate) const RSA2048_BITS: usize = 2048;
+/// Modulus size of an RSA-3072 key.
+pub(crate) const RSA3072_BITS: usize = 3072;

@@ -1,8 +1,12 @@
 //! Private keys that sign images, including the built-in development key.
 //!
-//! Owns loading PKCS#8 "PRIVATE KEY" PEMs as `imgtool keygen` writes them (Ed25519 and ECDSA
-//! P-256) and producing the signature TLV value for an image digest. It must never print or
-//! expose the secret: `Debug` shows only the algorithm and the public key hash.
+//! Owns loading PKCS#8 "PRIVATE KEY" PEMs as `imgtool keygen` writes them (Ed25519, ECDSA P-256
+//! and P-384, RSA-2048 and RSA-3072) and producing the signature TLV value for an image digest
+//! (or, for pure Ed25519, for the hashed region itself). It must never print or expose the
+//! secret: `Debug` shows only the algorithm and the public key hash.
+//!
+//! ECDSA nonces are deterministic (RFC 6979) and RSA-PSS salts come from the operating
+//! system's random generator, as imgtool's do; verifiers cannot tell the difference.
 //!
 //! DEVELOPMENT KEY: `keys/dev-ed25519.pem` is committed and public, like MCUboot's sample
 //! keys. Anyone can sign with it, so a device that trusts [`TrustedKey::development`] accepts
@@ -12,9 +16,13 @@
 use std::fmt;
 
 use ed25519_dalek::Signer;
+use p256::ecdsa::signature::SignatureEncoding;
 use p256::ecdsa::signature::hazmat::PrehashSigner;
 use p256::pkcs8::PrivateKeyInfoRef;
+use rsa::traits::PublicKeyParts;
+use sha2::Sha256;
 
+use crate::digest::HashKind;
 use crate::pkix::{self, Algorithm};
 use crate::tlv::kind;
 use crate::{ImageError, TrustedKey};
@@ -30,10 +38,14 @@ pub struct SigningKey(Inner);
 enum Inner {
     Ed25519(ed25519_dalek::SigningKey),
     EcdsaP256(p256::ecdsa::SigningKey),
+    EcdsaP384(p384::ecdsa::SigningKey),
+    /// Salt length 32 (the digest length), as imgtool signs and MCUboot requires.
+    Rsa(rsa::pss::SigningKey<Sha256>),
 }
 
 impl SigningKey {
-    /// Loads a PKCS#8 "PRIVATE KEY" PEM as `imgtool keygen -t ed25519|ecdsa-p256` writes it.
+    /// Loads a PKCS#8 "PRIVATE KEY" PEM as `imgtool keygen -t ed25519|ecdsa-p256|ecdsa-p384|
+    /// rsa-2048|rsa-3072` writes it (without `-p`).
     pub fn from_pem(pem: &str) -> Result<Self, ImageError> {
         let hint = ": give an unencrypted PKCS#8 key as `imgtool keygen` writes it (without -p)";
         let der = pkix::decode_pem(pem, "PRIVATE KEY", hint)?;
@@ -45,6 +57,14 @@ impl SigningKey {
             Algorithm::EcdsaP256 => {
                 Inner::EcdsaP256(p256::ecdsa::SigningKey::try_from(info).map_err(pkix::invalid)?)
             }
+            Algorithm::EcdsaP384 => {
+                Inner::EcdsaP384(p384::ecdsa::SigningKey::try_from(info).map_err(pkix::invalid)?)
+            }
+            Algorithm::Rsa => {
+                let key = rsa::PrivateKey::try_from(info).map_err(pkix::invalid)?;
+                pkix::check_rsa_bits(key.size() * 8)?;
+                Inner::Rsa(rsa::pss::SigningKey::new(key))
+            }
         };
         Ok(SigningKey(inner))
     }
@@ -54,6 +74,8 @@ impl SigningKey {
         match &self.0 {
             Inner::Ed25519(key) => TrustedKey::Ed25519(key.verifying_key()),
             Inner::EcdsaP256(key) => TrustedKey::EcdsaP256(*key.verifying_key()),
+            Inner::EcdsaP384(key) => TrustedKey::EcdsaP384(*key.verifying_key()),
+            Inner::Rsa(key) => TrustedKey::Rsa(rsa::PublicKey::from(key.as_ref())),
         }
     }
 
@@ -66,28 +88,48 @@ impl SigningKey {
         }
     }
 
-    /// The signature TLV (type, value) over an image's SHA-256 `digest`.
-    pub(crate) fn sign_digest(&self, digest: &[u8; 32]) -> Result<(u16, Vec<u8>), ImageError> {
+    /// The image hash this key signs in digest mode: SHA-384 for P-384, SHA-256 otherwise.
+    pub(crate) fn hash_kind(&self) -> HashKind {
+        match self.0 {
+            Inner::EcdsaP384(_) => HashKind::Sha384,
+            _ => HashKind::Sha256,
+        }
+    }
+
+    /// The signature TLV (type, value) over an image's `digest` of [`SigningKey::hash_kind`].
+    pub(crate) fn sign_digest(&self, digest: &[u8]) -> Result<(u16, Vec<u8>), ImageError> {
         match &self.0 {
             Inner::Ed25519(key) => Ok((kind::ED25519, key.sign(digest).to_bytes().to_vec())),
             Inner::EcdsaP256(key) => {
-                // RFC 6979 deterministic nonce; the verifier cannot tell it from imgtool's random one.
                 let signature: p256::ecdsa::DerSignature = key.sign_prehash(digest).map_err(pkix::invalid)?;
-                Ok((kind::ECDSA, signature.as_bytes().to_vec()))
+                Ok((kind::ECDSA, signature.to_vec()))
             }
+            Inner::EcdsaP384(key) => {
+                let signature: p384::ecdsa::DerSignature = key.sign_prehash(digest).map_err(pkix::invalid)?;
+                Ok((kind::ECDSA, signature.to_vec()))
+            }
+            Inner::Rsa(key) => {
+                let signature = key.sign_prehash(digest).map_err(pkix::invalid)?;
+                Ok((self.public().signature_kind(), signature.to_vec()))
+            }
+        }
+    }
+
+    /// The pure signature TLV (`imgtool sign --pure`): Ed25519 over the whole hashed `region`.
+    pub(crate) fn sign_pure(&self, region: &[u8]) -> Result<(u16, Vec<u8>), ImageError> {
+        match &self.0 {
+            Inner::Ed25519(key) => Ok((kind::ED25519, key.sign(region).to_bytes().to_vec())),
+            _ => Err(ImageError::PureNeedsEd25519 { found: self.public().algorithm_name() }),
         }
     }
 }
 
 impl fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let algorithm = match self.0 {
-            Inner::Ed25519(_) => "Ed25519",
-            Inner::EcdsaP256(_) => "ECDSA P-256",
-        };
+        let public = self.public();
         f.debug_struct("SigningKey")
-            .field("algorithm", &algorithm)
-            .field("key_hash", &hex::encode(self.public().key_hash()))
+            .field("algorithm", &public.algorithm_name())
+            .field("key_hash", &hex::encode(public.key_hash()))
             .finish_non_exhaustive()
     }
 }
@@ -99,12 +141,12 @@ mod tests {
 
     #[test]
     fn loads_imgtool_private_keys() {
-        let cases = [
+        let mut cases = vec![
             (fixtures::TRUSTED_PRIV, fixtures::TRUSTED_PUB),
             (fixtures::UNTRUSTED_PRIV, fixtures::UNTRUSTED_PUB),
-            (fixtures::ECDSA_PRIV, fixtures::ECDSA_PUB),
             (DEVELOPMENT_PEM, fixtures::DEV_PUB),
         ];
+        cases.extend(fixtures::KEY_PAIRS.iter().map(|&(private, public, _)| (private, public)));
         for (private, public) in cases {
             let key = SigningKey::from_pem(private).unwrap();
             assert_eq!(key.public(), TrustedKey::from_pem(public).unwrap());
@@ -118,12 +160,23 @@ mod tests {
 
     #[test]
     fn signatures_verify_with_the_public_half() {
-        let digest = [0x5a; 32];
-        for pem in [fixtures::TRUSTED_PRIV, fixtures::ECDSA_PRIV] {
+        use crate::digest::Digests;
+
+        let digests = Digests { sha256: Some([0x5a; 32]), sha384: Some([0x5b; 48]) };
+        let others = Digests { sha256: Some([0xa5; 32]), sha384: Some([0xa6; 48]) };
+        for (pem, _, name) in fixtures::KEY_PAIRS {
             let key = SigningKey::from_pem(pem).unwrap();
-            let (_, signature) = key.sign_digest(&digest).unwrap();
-            assert!(key.public().verifies(&digest, &signature));
-            assert!(!key.public().verifies(&[0xa5; 32], &signature));
+            let digest = digests.get(key.hash_kind()).unwrap();
+            let (sig_kind, signature) = key.sign_digest(digest.as_bytes()).unwrap();
+            assert_eq!(sig_kind, key.public().signature_kind(), "{name}");
+            assert!(key.public().verifies(sig_kind, &digests, &signature), "{name}");
+            assert!(!key.public().verifies(sig_kind, &others, &signature), "{name}");
+            let pure = key.sign_pure(b"region");
+            if *name == "Ed25519" {
+                assert!(pure.is_ok());
+            } else {
+                assert!(matches!(pure, Err(ImageError::PureNeedsEd25519 { found }) if found == *name));
+            }
         }
     }
 
@@ -145,11 +198,8 @@ mod tests {
         assert!(matches!(err, ImageError::PemLabel { found, .. } if found == "PUBLIC KEY"));
         let err = SigningKey::from_pem(fixtures::ENCRYPTED_PRIV).unwrap_err();
         assert!(matches!(err, ImageError::PemLabel { found, .. } if found == "ENCRYPTED PRIVATE KEY"));
-        let err = SigningKey::from_pem(fixtures::P384_PRIV).unwrap_err();
-        assert!(
-            matches!(&err, ImageError::UnsupportedKey { algorithm } if algorithm == "ECDSA P-384"),
-            "{err}"
-        );
         assert!(matches!(SigningKey::from_pem(""), Err(ImageError::Pem { .. })));
+        let err = SigningKey::from_pem(fixtures::RSA1024_PRIV).unwrap_err();
+        assert!(matches!(&err, ImageError::UnsupportedKey { algorithm } if algorithm == "RSA-1024"), "{err}");
     }
 }
