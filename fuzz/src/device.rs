@@ -8,7 +8,9 @@
 
 use std::sync::OnceLock;
 
-use atfota_device::{DeviceConfig, Modem, ModemError, layout_for, provision};
+use atfota_device::{
+    DeviceConfig, Modem, ModemError, ModemImage, layout_for, modem_firmware_body, provision_with,
+};
 use atfota_fota::{Action, Conditions, EngineConfig, ProfileKind};
 use atfota_net::{DownloadError, Outcome, Resume, StartInfo};
 use atfota_storage::{Geometry, Layout, SimFlash};
@@ -52,7 +54,7 @@ impl Setup {
 
     /// Powers a device of this setup on over `flash` (a power cycle when it was running).
     pub fn power_on_flash(&self, flash: SimFlash, layout: Layout) -> Result<Modem<SimFlash>, ModemError> {
-        let config = EngineConfig { fail_self_test: self.fail_self_test };
+        let config = EngineConfig { fail_self_test: self.fail_self_test, ..EngineConfig::default() };
         let conditions = Conditions { incoming_call_at: self.incoming_call_at };
         Modem::power_on_with(flash, layout, self.profile, config, conditions)
     }
@@ -79,17 +81,18 @@ pub fn factory_flash(profile: ProfileKind) -> (SimFlash, Layout) {
 /// Builds a factory device once per fuzzing process; a failure here is a harness bug, so it
 /// panics with the reason rather than reporting every input as a crash of its own.
 fn provision_factory(profile: ProfileKind) -> Factory {
-    let config = DeviceConfig {
-        profile: profile.name().to_owned(),
-        sector_size: 0x1000,
-        write_size: 0x04,
-        slot_size: SLOT_SIZE,
-    };
+    // A small modem firmware keeps every input's flash copy small.
+    let modem = profile
+        .has_modem_firmware()
+        .then(|| ModemImage { bytes: modem_firmware_body(1, 0x1_0000), version: "mfw fuzz 1".to_owned() });
+    let config = DeviceConfig::for_new_device(profile, SLOT_SIZE, modem.as_ref())
+        .unwrap_or_else(|e| panic!("factory config: {e}"));
     let layout = layout_for(&config).unwrap_or_else(|e| panic!("factory layout: {e}"));
     let geometry = Geometry::new(config.sector_size, config.write_size, layout.capacity())
         .unwrap_or_else(|e| panic!("factory geometry: {e}"));
     let mut flash = SimFlash::new(geometry);
-    provision(&mut flash, &layout, profile).unwrap_or_else(|e| panic!("provisioning: {e}"));
+    let modem = modem.unwrap_or_else(|| ModemImage::factory(profile));
+    provision_with(&mut flash, &layout, profile, &modem).unwrap_or_else(|e| panic!("provisioning: {e}"));
     Factory { geometry, layout, image: flash.data().to_vec() }
 }
 
@@ -166,9 +169,13 @@ impl Server<'_> {
         let mut served = 0;
         while let Some(action) = modem.poll_action() {
             // Aborts need no answer: the transfer is already stopped here.
-            if let Action::Start { id, resume, .. } = action {
-                self.transfer(modem, id, resume.as_ref())?;
-                served += 1;
+            match action {
+                Action::Start { id, resume, .. } => {
+                    self.transfer(modem, id, resume.as_ref())?;
+                    served += 1;
+                }
+                Action::Timer { id, .. } => modem.handle_timer(id)?,
+                _ => {}
             }
         }
         Ok(served)

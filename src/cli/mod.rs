@@ -1,8 +1,10 @@
 //! Command-line parsing and dispatch; each subcommand lives in its own module.
 
+mod delta;
 mod demo;
 mod image;
 mod modem;
+mod modem_fw;
 
 use clap::{Parser, Subcommand};
 
@@ -23,6 +25,12 @@ enum Command {
     /// Sign and inspect MCUboot images.
     #[command(subcommand)]
     Image(image::Command),
+    /// Make, inspect and apply modem delta packages (detools patches, signed).
+    #[command(subcommand)]
+    Delta(delta::Command),
+    /// The modem firmware of an emulated device that is not running.
+    #[command(subcommand, name = "modem-fw")]
+    ModemFw(modem_fw::Command),
 }
 
 /// Runs the chosen subcommand.
@@ -31,6 +39,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Modem(a) => modem::run(a),
         Command::Demo(a) => demo::run(a),
         Command::Image(c) => image::run(c),
+        Command::Delta(c) => delta::run(c),
+        Command::ModemFw(c) => modem_fw::run(c),
     }
 }
 

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
-use atfota_device::{DataDir, Listen, OpenOptions, RunOptions};
+use atfota_device::{DataDir, Listen, ModemImage, OpenOptions, RunOptions};
 use atfota_fota::{Conditions, EngineConfig, ProfileKind};
 use atfota_image::TrustedKey;
 
@@ -48,6 +48,17 @@ pub struct Args {
     /// percentage; it breaks the download unless AT+GTSET="CALLBREAK",1.
     #[arg(long, value_name = "PERCENT", value_parser = clap::value_parser!(u8).range(0..=100))]
     incoming_call_at: Option<u8>,
+    /// nrf9160-slm: the modem firmware a new device gets instead of the built-in one
+    /// (fixed when the device is created; needs --modem-version).
+    #[arg(long, value_name = "FILE", requires = "modem_version")]
+    modem_firmware: Option<PathBuf>,
+    /// Version string of --modem-firmware (what AT+CGMR shows), 1 to 63 printable characters.
+    #[arg(long, value_name = "STRING", requires = "modem_firmware")]
+    modem_version: Option<String>,
+    /// nrf9160-slm: emulated time erasing the modem scratch area takes (#XFOTA: 2,0 to 3,0,
+    /// and AT#XFOTA=9), in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 3000)]
+    modem_erase_ms: u64,
 }
 
 /// Bytes per second of the emulated 2G link.
@@ -81,7 +92,17 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         a.recv_timeout.is_finite() && a.recv_timeout > 0.0,
         "--recv-timeout must be a positive number of seconds"
     );
-    let opts = OpenOptions { profile: a.profile, slot_size: a.slot_size, trust };
+    let modem_firmware = match (&a.modem_firmware, &a.modem_version) {
+        (Some(path), Some(version)) => {
+            let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+            anyhow::ensure!(!bytes.is_empty(), "{} is empty: a modem firmware has bytes", path.display());
+            let version: atfota_image::ModemVersion =
+                version.parse().context("--modem-version must be 1 to 63 printable ASCII characters")?;
+            Some(ModemImage { bytes, version: version.to_string() })
+        }
+        _ => None,
+    };
+    let opts = OpenOptions { profile: a.profile, slot_size: a.slot_size, trust, modem_firmware };
     let dir = DataDir::open(&a.data, &opts)?;
     anyhow::ensure!(
         a.incoming_call_at.is_none() || dir.profile == ProfileKind::Nl668,
@@ -104,7 +125,10 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let run = RunOptions {
         listen: a.listen,
         net,
-        engine: EngineConfig { fail_self_test: a.fail_self_test },
+        engine: EngineConfig {
+            fail_self_test: a.fail_self_test,
+            modem_erase_time: Duration::from_millis(a.modem_erase_ms),
+        },
         conditions: Conditions { incoming_call_at: a.incoming_call_at },
     };
     atfota_device::run(dir, run)?;

@@ -21,11 +21,15 @@
 //! 4. if it resets before confirming, the next [`Bootloader::boot`] swaps the
 //!    old image back (`Reverted`).
 
+pub mod modem;
 mod state;
 mod swap;
 
 use atfota_storage::{FlashError, Geometry, Layout, NorFlash, Partition};
 
+pub use crate::modem::{
+    ActiveFirmware, ApplyPlan, ModemBootAction, ModemError, ModemOutcome, ModemState, ModemUpdater,
+};
 use crate::state::{Marker, Phase, Request, StateLayout};
 use crate::swap::Slots;
 

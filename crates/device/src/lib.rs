@@ -10,8 +10,9 @@ mod run;
 mod transport;
 
 pub use datadir::{
-    DEFAULT_SLOT_SIZE, DataDir, DataDirError, DeviceConfig, MAX_SLOT_SIZE, OpenOptions, application_body,
-    application_image, factory_image, layout_for, provision,
+    DEFAULT_SLOT_SIZE, DataDir, DataDirError, DeviceConfig, FACTORY_MODEM_LEN, LEGACY_SETTINGS_SIZE,
+    MAX_SLOT_SIZE, ModemConfig, ModemImage, OpenOptions, SETTINGS_SIZE, application_body, application_image,
+    factory_image, factory_modem_firmware, layout_for, modem_firmware_body, provision, provision_with,
 };
 pub use modem::{Modem, ModemError};
 pub use run::{Input, RunError, RunOptions, run};

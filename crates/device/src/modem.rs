@@ -18,6 +18,19 @@ use atfota_storage::{Layout, NorFlash};
 /// A self-test that keeps failing is given up on after this many reboots in
 /// a row (the revert normally ends it after one).
 const MAX_WATCHDOG_REBOOTS: u32 = 3;
+/// Timer id of a command whose response is held back (the engine's ids start at 1).
+const DEFERRED_RESPONSE: u64 = 0;
+
+/// What executing one command line leads to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum LineEnd {
+    /// Go on with the next bytes.
+    Next,
+    /// The device reboots.
+    Reset,
+    /// The response waits for a timer; later bytes wait with it.
+    Deferred,
+}
 
 /// Why the modem stopped working.
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +57,10 @@ pub struct Modem<F: NorFlash> {
     result_out: bool,
     /// A reboot has begun; the boot waits for `finish_reboot`.
     reboot_pending: bool,
+    /// A command's response held back until its (emulated) operation ends.
+    deferred: Option<Vec<u8>>,
+    /// Bytes received while a response is held back: executed after it.
+    backlog: Vec<u8>,
 }
 
 impl<F: NorFlash> Modem<F> {
@@ -80,6 +97,8 @@ impl<F: NorFlash> Modem<F> {
             boots: 0,
             result_out: false,
             reboot_pending: false,
+            deferred: None,
+            backlog: Vec::new(),
         };
         modem.boot(flash)?;
         Ok(modem)
@@ -88,31 +107,58 @@ impl<F: NorFlash> Modem<F> {
     /// Feeds bytes received from the host.
     pub fn handle_input(&mut self, bytes: &[u8]) -> Result<(), ModemError> {
         self.finish_reboot()?;
-        for &b in bytes {
+        if self.deferred.is_some() {
+            // Busy with a command: the UART buffers what arrives meanwhile.
+            self.backlog.extend_from_slice(bytes);
+            return Ok(());
+        }
+        for (i, &b) in bytes.iter().enumerate() {
             if self.echo {
                 self.out.push(b);
             }
             let Some(frame) = self.framer.push(b) else { continue };
-            let reset = match frame {
+            let end = match frame {
                 Frame::Line(line) => self.execute_line(&line),
                 Frame::TooLong => {
                     log::warn!("command line longer than {MAX_LINE_LEN} bytes refused");
                     self.respond(&Response::error());
-                    false
+                    LineEnd::Next
                 }
                 _ => {
                     log::warn!("command line with binary bytes refused");
                     self.respond(&Response::error());
-                    false
+                    LineEnd::Next
                 }
             };
-            if reset {
-                // The rest of the bytes arrive while the device reboots: lost, as on a UART.
-                self.begin_reboot();
-                break;
+            match end {
+                LineEnd::Next => {}
+                LineEnd::Reset => {
+                    // The rest of the bytes arrive while the device reboots: lost, as on a UART.
+                    self.begin_reboot();
+                    break;
+                }
+                LineEnd::Deferred => {
+                    self.backlog.extend_from_slice(&bytes[i + 1..]);
+                    break;
+                }
             }
         }
         Ok(())
+    }
+
+    /// A timer asked for with `Action::Timer` has run out.
+    pub fn handle_timer(&mut self, id: u64) -> Result<(), ModemError> {
+        self.finish_reboot()?;
+        if id == DEFERRED_RESPONSE {
+            let Some(response) = self.deferred.take() else { return Ok(()) };
+            self.out.extend_from_slice(&response);
+            let backlog = std::mem::take(&mut self.backlog);
+            return self.handle_input(&backlog);
+        }
+        if let Some(e) = self.engine.as_mut() {
+            e.handle_timer(id);
+        }
+        self.after_events()
     }
 
     /// Whether a reboot has begun and waits for [`Modem::finish_reboot`]:
@@ -218,14 +264,14 @@ impl<F: NorFlash> Modem<F> {
         self.engine.take().map(Engine::into_flash)
     }
 
-    /// Executes one command line; true when it asked for a reset.
-    fn execute_line(&mut self, line: &str) -> bool {
+    /// Executes one command line.
+    fn execute_line(&mut self, line: &str) -> LineEnd {
         let commands = match atfota_at::parse_line(line) {
             Ok(c) => c,
             Err(e) => {
                 log::warn!("unparsable command line: {e}");
                 self.respond(&Response::error());
-                return false;
+                return LineEnd::Next;
             }
         };
         let mut system = SystemRequest::default();
@@ -241,8 +287,14 @@ impl<F: NorFlash> Modem<F> {
         }
         // Events raised by the command (cancel's 1,2,0) go out before its final result.
         let reset_by_event = self.drain_events();
-        self.respond(&Response { lines, result });
-        (system.reset && result == Final::Ok) || reset_by_event
+        let response = Response { lines, result };
+        if let Some(after) = system.defer {
+            self.deferred = Some(response.render(self.cmee).into_bytes());
+            self.actions.push_back(Action::Timer { id: DEFERRED_RESPONSE, after });
+            return LineEnd::Deferred;
+        }
+        self.respond(&response);
+        if (system.reset && result == Final::Ok) || reset_by_event { LineEnd::Reset } else { LineEnd::Next }
     }
 
     fn execute(&mut self, cmd: &Command, system: &mut SystemRequest) -> Response {
@@ -339,6 +391,8 @@ impl<F: NorFlash> Modem<F> {
             let (engine, _report) = Engine::power_on(flash, self.layout, &self.config)?;
             self.boots += 1;
             self.framer.reset();
+            self.deferred = None;
+            self.backlog.clear();
             self.echo = self.profile.default_echo();
             self.cmee = self.profile.default_cmee();
             self.out.extend_from_slice(atfota_at::line(self.profile.banner()).as_bytes());

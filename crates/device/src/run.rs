@@ -41,6 +41,8 @@ pub enum Input {
     Data(u64, Vec<u8>),
     /// Transfer `id` ended.
     Finished(u64, Result<Outcome, DownloadError>),
+    /// Timer `id` ran out.
+    Timer(u64),
 }
 
 /// How to run the modem.
@@ -124,6 +126,7 @@ fn serve(
                 transfers.remove(&id);
                 modem.handle_finished(id, result)?;
             }
+            Input::Timer(id) => modem.handle_timer(id)?,
         }
         while let Some(action) = modem.poll_action() {
             match action {
@@ -138,6 +141,7 @@ fn serve(
                         t.cancel.cancel();
                     }
                 }
+                Action::Timer { id, after } => spawn_timer(id, after, tx.clone()),
                 other => log::warn!("unknown action {other:?}"),
             }
         }
@@ -176,6 +180,17 @@ struct Transfer {
     cancel: CancelToken,
     /// Where written chunk buffers go back to the transfer thread.
     recycle: Sender<Vec<u8>>,
+}
+
+/// Wakes the main loop with `Input::Timer(id)` once `after` has passed.
+fn spawn_timer(id: u64, after: Duration, tx: Sender<Input>) {
+    let spawned = thread::Builder::new().name(format!("timer-{id}")).spawn(move || {
+        thread::sleep(after);
+        let _ = tx.send(Input::Timer(id));
+    });
+    if let Err(e) = spawned {
+        log::error!("cannot start a timer thread: {e}");
+    }
 }
 
 /// Runs one transfer on its own thread, feeding the main loop.

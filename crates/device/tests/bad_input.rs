@@ -72,8 +72,11 @@ fn the_bad_input_table() {
         ("too many parameters", "AT#XFOTA=1,\"http://127.0.0.1/a.bin\",1,\"apn\",5".into(), Expect::Error),
         ("op 0 with nothing running", "AT#XFOTA=0".into(), Expect::Error),
         ("op 0 with a parameter", "AT#XFOTA=0,1".into(), Expect::Error),
-        ("modem delta op 2 (not yet)", format!("AT#XFOTA=2,\"{}\"", url("good.bin")), Expect::Error),
-        ("op 9 (not yet)", "AT#XFOTA=9".into(), Expect::Error),
+        (
+            "op 2 with an application image",
+            format!("AT#XFOTA=2,\"{}\"", url("good.bin")),
+            Expect::Urc("#XFOTA: 1,1,3"),
+        ),
         ("truncated image", format!("AT#XFOTA=1,\"{}\"", url("truncated.bin")), Expect::Urc("#XFOTA: 1,1,2")),
         (
             "image with a bad hash",

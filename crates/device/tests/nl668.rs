@@ -157,7 +157,7 @@ fn a_package_that_fails_its_self_test_is_reverted() {
     let image = app_image("1.3.0", 200 * KIB, 23);
     let (_d, peer) = serve(&[("pkg.bin", &image)]);
     let (mut dev, _) = Dev::nl668(Conditions::default());
-    dev.config = EngineConfig { fail_self_test: true };
+    dev.config = EngineConfig { fail_self_test: true, ..EngineConfig::default() };
     dev.power_cycle();
     dev.send("ATE0");
     let out = dev.send(&gtota_http(&peer.url("pkg.bin")));

@@ -18,6 +18,11 @@ pub enum Event {
     },
     /// Percentage of the file now received; each value is sent once.
     Progress(u8),
+    /// The modem's scratch area holds an earlier package and is being erased
+    /// before the download starts (`#XFOTA: 2,0`).
+    ErasePending,
+    /// The scratch area is erased; the download starts (`#XFOTA: 3,0`).
+    Erased,
     /// Every byte is stored; verification follows at once.
     TransferComplete,
     /// The image is complete, verified and scheduled: it waits for a reset.
@@ -88,6 +93,9 @@ pub enum FailKind {
     Mismatch,
     /// The bootloader refused to install the image.
     Install,
+    /// Applying a modem update failed with this modem error code (Nordic's
+    /// 71303169..71303172); the old modem firmware runs.
+    ModemUpdate(u32),
 }
 
 impl FailKind {

@@ -11,7 +11,6 @@ pub mod profile;
 mod slot;
 mod target;
 pub mod trust;
-mod writer;
 
 pub use engine::{Action, CommandError, DownloadRequest, Engine, EngineConfig, EngineError};
 pub use event::{Event, FailKind, Failure, UpgradeResult};

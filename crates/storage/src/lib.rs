@@ -8,6 +8,7 @@ pub mod flash;
 pub mod partition;
 pub mod settings;
 pub mod sim;
+pub mod writer;
 
 mod rules;
 
@@ -16,3 +17,4 @@ pub use flash::{ERASED, FlashError, FlashStats, Geometry, NorFlash};
 pub use partition::{Layout, LayoutSpec, ModemPartitions, ModemSpec, Partition};
 pub use settings::{MAX_KEY_LEN, MAX_VALUE_LEN, Settings, SettingsError};
 pub use sim::{CutMode, SimFlash};
+pub use writer::PartitionWriter;

@@ -64,8 +64,7 @@ impl Dev {
         keys: &[TrustedKey],
         config: EngineConfig,
     ) -> (Self, String) {
-        let cfg =
-            DeviceConfig { profile: profile.name().into(), sector_size: 4096, write_size: 4, slot_size };
+        let cfg = DeviceConfig::for_new_device(profile, slot_size, None).unwrap();
         let layout = layout_for(&cfg).unwrap();
         let geometry = Geometry::new(4096, 4, layout.capacity()).unwrap();
         let mut flash = SimFlash::new(geometry);
@@ -146,7 +145,16 @@ impl Dev {
                 self.queued.push_back(a);
             }
             let Some(action) = self.queued.pop_front() else { return out };
-            let Action::Start { id, source, resume } = action else { continue };
+            let (id, source, resume) = match action {
+                Action::Start { id, source, resume } => (id, source, resume),
+                // Emulated time passes at once here.
+                Action::Timer { id, .. } => {
+                    modem.handle_timer(id).unwrap();
+                    out.push_str(&take(modem));
+                    continue;
+                }
+                _ => continue,
+            };
             let mut aborted = false;
             let mut cut = false;
             let mut delivered = 0u64;

@@ -7,14 +7,14 @@
 
 use std::collections::VecDeque;
 
-use atfota_boot::{BootAction, BootReport, Bootloader};
+use atfota_boot::{BootAction, BootReport, Bootloader, ModemUpdater};
 use atfota_storage::{Layout, NorFlash, Settings};
 
 use super::record::{self, Pending};
 use super::{Engine, EngineConfig, EngineError};
 use crate::event::Event;
 use crate::slot::{self, SlotReader};
-use crate::target::AppTarget;
+use crate::target::{AppTarget, ModemTarget};
 use crate::trust;
 
 impl<F: NorFlash> Engine<F> {
@@ -41,6 +41,9 @@ impl<F: NorFlash> Engine<F> {
             atfota_image::verify_reader(reader, limit, &keys).map(|v| v.total_len).map_err(|e| e.to_string())
         })?;
         log_boot(&report);
+        if let Some(parts) = layout.modem {
+            ModemTarget::new(ModemUpdater::new(flash.geometry(), parts)?).boot(&mut flash, &keys)?;
+        }
         let engine = Self::start(flash, layout, &report, config)?;
         Ok((engine, report))
     }
@@ -56,6 +59,10 @@ impl<F: NorFlash> Engine<F> {
     ) -> Result<Self, EngineError> {
         let geometry = flash.geometry();
         let app = AppTarget::new(Bootloader::new(geometry, layout)?);
+        let modem = match layout.modem {
+            Some(parts) => Some(ModemTarget::new(ModemUpdater::new(geometry, parts)?)),
+            None => None,
+        };
         let settings =
             Settings::open(&mut flash, layout.settings).map_err(|e| EngineError::Settings(e.to_string()))?;
         let keys = trust::load(&settings);
@@ -63,6 +70,8 @@ impl<F: NorFlash> Engine<F> {
             flash,
             geometry,
             app,
+            modem,
+            config: *config,
             settings,
             keys,
             app_version: None,
@@ -95,10 +104,11 @@ impl<F: NorFlash> Engine<F> {
             Pending::AppScheduling | Pending::AppScheduled => {
                 self.app.result(&mut self.flash, &mut self.settings, pending, report)
             }
-            Pending::Modem { .. } | Pending::Unknown => {
-                log::warn!("an update result of an unknown kind is pending; forgetting it");
-                record::reported(&mut self.settings, &mut self.flash).map(|()| None)
-            }
+            Pending::Modem { since } => match self.modem {
+                Some(m) => m.result(&mut self.flash, &mut self.settings, since),
+                None => forget(self, "a modem update result is pending on a device without modem partitions"),
+            },
+            Pending::Unknown => forget(self, "an update result of an unknown kind is pending"),
         }
         .map_err(EngineError::Settings)?;
         if let Some(result) = result {
@@ -110,6 +120,11 @@ impl<F: NorFlash> Engine<F> {
     fn version_text(&self) -> String {
         self.app_version.map_or_else(|| "(unknown)".to_string(), |v| v.to_string())
     }
+}
+
+fn forget<F: NorFlash>(engine: &mut Engine<F>, why: &str) -> Result<Option<crate::UpgradeResult>, String> {
+    log::warn!("{why}; forgetting it");
+    record::reported(&mut engine.settings, &mut engine.flash).map(|()| None)
 }
 
 fn log_boot(report: &BootReport) {

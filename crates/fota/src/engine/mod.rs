@@ -28,15 +28,18 @@ use atfota_image::{ImageKind, ImageVersion, TrustedKey};
 use atfota_storage::{Geometry, NorFlash, Settings};
 
 use crate::event::{Event, Failure};
-use crate::target::{AppTarget, TargetKind};
+use crate::target::{AppTarget, ModemTarget, TargetKind};
 
 use self::session::Session;
 
-/// How the emulated application behaves at start.
+/// How the emulated application behaves.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct EngineConfig {
     /// A newly swapped-in image fails its self-test (and so is never confirmed).
     pub fail_self_test: bool,
+    /// Emulated time erasing the modem's scratch area takes (`#XFOTA: 2,0`
+    /// to `3,0`, and `AT#XFOTA=9`).
+    pub modem_erase_time: std::time::Duration,
 }
 
 /// A request to download and install an image.
@@ -68,6 +71,14 @@ pub enum Action {
         /// The transfer to stop.
         id: u64,
     },
+    /// Call `handle_timer(id)` once `after` has passed (emulated time a
+    /// device operation takes, such as erasing the modem's scratch area).
+    Timer {
+        /// Tag for the `handle_timer` call.
+        id: u64,
+        /// How long from now.
+        after: std::time::Duration,
+    },
 }
 
 /// Why a command was refused; nothing changed.
@@ -89,6 +100,12 @@ pub enum CommandError {
     /// This kind of update is not supported by the device.
     #[error("{0:?} updates are not supported")]
     Unsupported(ImageKind),
+    /// The device has no modem firmware partitions.
+    #[error(
+        "this device was created without modem firmware partitions (by an atfota older than modem \
+         delta updates); create a new device (a new, empty --data directory) to update its modem"
+    )]
+    NoModemFirmware,
     /// Flash or settings failed.
     #[error("storage failed: {0}")]
     Storage(String),
@@ -111,6 +128,8 @@ pub struct Engine<F: NorFlash> {
     flash: F,
     geometry: Geometry,
     app: AppTarget,
+    modem: Option<ModemTarget>,
+    config: EngineConfig,
     settings: Settings,
     keys: Vec<TrustedKey>,
     app_version: Option<ImageVersion>,
@@ -133,6 +152,11 @@ impl<F: NorFlash> Engine<F> {
         self.self_test_failed
     }
 
+    /// How the engine was configured.
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
     /// Whether a download is running.
     pub fn is_downloading(&self) -> bool {
         self.session.is_some()
@@ -148,7 +172,25 @@ impl<F: NorFlash> Engine<F> {
         self.settings.set(&mut self.flash, key, value).map_err(|e| CommandError::Storage(e.to_string()))
     }
 
-    /// Starts (or resumes, for the same identity) a download.
+    /// The running modem firmware's version, on devices with modem partitions.
+    pub fn modem_version(&mut self) -> Option<String> {
+        let modem = self.modem?;
+        modem.running(&mut self.flash).map(|st| st.active.version)
+    }
+
+    /// The running modem firmware's UUID (from its SHA-256), on devices with modem partitions.
+    pub fn modem_uuid(&mut self) -> Option<String> {
+        let modem = self.modem?;
+        modem.running(&mut self.flash).map(|st| atfota_image::modem_uuid(&st.active.sha256))
+    }
+
+    /// Whether the device has modem firmware partitions (modem delta updates).
+    pub fn has_modem_firmware(&self) -> bool {
+        self.modem.is_some()
+    }
+
+    /// Starts (or resumes, for the same identity) a download. One update at
+    /// a time: refused while any update waits for activation.
     pub fn start_download(&mut self, req: DownloadRequest) -> Result<(), CommandError> {
         let Some(target) = TargetKind::for_image(req.kind) else {
             return Err(CommandError::Unsupported(req.kind));
@@ -156,10 +198,16 @@ impl<F: NorFlash> Engine<F> {
         if self.session.is_some() {
             return Err(CommandError::Busy);
         }
-        self.app.check_start(&mut self.flash)?;
+        self.check_start(target)?;
         let limit = self.limit(target);
         let resume = record::resume_point(&self.settings, &req.identity, self.geometry.sector_size, limit);
-        self.app.prepare(&mut self.flash)?;
+        if target == TargetKind::App {
+            self.app.prepare(&mut self.flash)?;
+        }
+        let erase_first = match (target, self.modem) {
+            (TargetKind::Modem, Some(m)) => resume.is_none() && m.scratch_dirty(&mut self.flash)?,
+            _ => false,
+        };
         if resume.is_none() {
             record::begin(&mut self.settings, &mut self.flash, &req.identity)
                 .map_err(CommandError::Storage)?;
@@ -168,9 +216,70 @@ impl<F: NorFlash> Engine<F> {
         self.next_id += 1;
         let resume_from = resume.as_ref().map_or(0, |r| r.offset);
         log::info!("download {id} starts at byte {resume_from}");
-        self.session = Some(Session::new(id, req.kind, target, resume_from, self.verifier(target)));
-        self.actions.push_back(Action::Start { id, source: req.source, resume });
+        let mut session = Session::new(id, req.kind, target, resume_from, self.verifier(target));
+        if erase_first {
+            log::info!("the modem scratch area holds an earlier package: erasing it first");
+            session.waiting = Some((req.source, resume));
+            self.events.push_back(Event::ErasePending);
+            self.actions.push_back(Action::Timer { id, after: self.config.modem_erase_time });
+        } else {
+            self.actions.push_back(Action::Start { id, source: req.source, resume });
+        }
+        self.session = Some(session);
         Ok(())
+    }
+
+    /// A timer asked for with [`Action::Timer`] has run out.
+    pub fn handle_timer(&mut self, id: u64) {
+        let Some(mut session) = self.take_session(id) else { return };
+        let Some((source, resume)) = session.waiting.take() else {
+            self.session = Some(session);
+            return;
+        };
+        let erased = match self.modem {
+            Some(m) => m.erase_scratch(&mut self.flash),
+            None => Err(CommandError::NoModemFirmware),
+        };
+        match erased {
+            Ok(()) => {
+                self.events.push_back(Event::Erased);
+                self.actions.push_back(Action::Start { id, source, resume });
+                self.session = Some(session);
+            }
+            Err(e) => self.fail(session, Failure::new(crate::event::FailKind::Storage, e.to_string())),
+        }
+    }
+
+    /// Erases the modem's scratch area (`AT#XFOTA=9`), forgetting a partial
+    /// download's resume point. Refused during a download and while a modem
+    /// update waits for activation.
+    pub fn erase_modem_scratch(&mut self) -> Result<(), CommandError> {
+        let modem = self.modem.ok_or(CommandError::NoModemFirmware)?;
+        if self.session.is_some() {
+            return Err(CommandError::Busy);
+        }
+        modem.check_start(&mut self.flash)?;
+        record::forget(&mut self.settings, &mut self.flash).map_err(CommandError::Storage)?;
+        modem.erase_scratch(&mut self.flash)
+    }
+
+    /// Refuses a download for `target` while any update waits for activation
+    /// or the target's area is still needed.
+    fn check_start(&mut self, target: TargetKind) -> Result<(), CommandError> {
+        match (target, self.modem) {
+            (TargetKind::App, modem) => {
+                self.app.check_start(&mut self.flash)?;
+                if let Some(m) = modem {
+                    m.check_start(&mut self.flash)?;
+                }
+                Ok(())
+            }
+            (TargetKind::Modem, None) => Err(CommandError::NoModemFirmware),
+            (TargetKind::Modem, Some(m)) => {
+                m.check_start(&mut self.flash)?;
+                self.app.check_pending(&mut self.flash)
+            }
+        }
     }
 
     /// Cancels the running download, keeping its bytes for a resume.

@@ -164,10 +164,16 @@ pub(crate) fn reported<F: NorFlash>(settings: &mut Settings, flash: &mut F) -> R
     apply(settings, flash, &[(KEY_PENDING, None)])
 }
 
-/// Everything is dropped: the waiting update and the download's bytes.
-pub(crate) fn discard<F: NorFlash>(settings: &mut Settings, flash: &mut F) -> Result<(), String> {
+/// The download's bytes are dropped, and with `pending` the waiting update too.
+pub(crate) fn discard<F: NorFlash>(
+    settings: &mut Settings,
+    flash: &mut F,
+    pending: bool,
+) -> Result<(), String> {
     let mut changes = FORGET_DOWNLOAD.to_vec();
-    changes.push((KEY_PENDING, None));
+    if pending {
+        changes.push((KEY_PENDING, None));
+    }
     apply(settings, flash, &changes)
 }
 

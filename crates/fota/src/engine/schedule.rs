@@ -40,6 +40,15 @@ impl<F: NorFlash> Engine<F> {
         let verifier = std::mem::replace(&mut s.verifier, self.verifier(s.target));
         match verifier.finish(&self.keys)? {
             Verified::App(image) => self.app.schedule(&mut self.flash, &mut self.settings, &image),
+            Verified::AppSecondPass(pass) => {
+                // A pure signature covers the whole image: read it back from the slot.
+                let image = self.app.second_pass(&mut self.flash, pass)?;
+                self.app.schedule(&mut self.flash, &mut self.settings, &image)
+            }
+            Verified::Delta(package) => match self.modem {
+                Some(m) => m.schedule(&mut self.flash, &mut self.settings, &package),
+                None => Err(Failure::new(FailKind::Mismatch, "this device has no modem firmware partitions")),
+            },
         }
     }
 

@@ -7,14 +7,13 @@
 //! checkpoint that covers them is recorded. It never decides what happens
 //! to a finished or failed download: that is `schedule`'s job.
 
-use atfota_download::StartInfo;
+use atfota_download::{Resume, Source, StartInfo};
 use atfota_image::{Detection, ImageKind};
-use atfota_storage::{NorFlash, Partition};
+use atfota_storage::{NorFlash, Partition, PartitionWriter};
 
 use super::{Engine, record};
 use crate::event::{Event, FailKind, Failure};
 use crate::target::{TargetKind, Verifier};
-use crate::writer::SlotWriter;
 
 /// The resume checkpoint is persisted about every 1/64 of the file, but at
 /// least every 1 MiB and at most once per sector: a few hundred small
@@ -29,7 +28,7 @@ pub(super) struct Session {
     pub target: TargetKind,
     pub resume_from: u64,
     /// Set by the first `Started`.
-    pub writer: Option<SlotWriter>,
+    pub writer: Option<PartitionWriter>,
     pub verifier: Verifier,
     pub total: u64,
     announced: bool,
@@ -37,6 +36,10 @@ pub(super) struct Session {
     head: Vec<u8>,
     last_pct: Option<u8>,
     pub saved_checkpoint: u32,
+    /// Bytes received but not stored yet: a delta package's until its header is checked.
+    held: Vec<u8>,
+    /// The transfer to start once the scratch area is erased (see `Engine::handle_timer`).
+    pub waiting: Option<(Source, Option<Resume>)>,
 }
 
 impl Session {
@@ -55,6 +58,8 @@ impl Session {
             last_pct: None,
             // Resume offsets come from `record::resume_point`, which bounds them by the area size.
             saved_checkpoint: resume_from as u32,
+            held: Vec::new(),
+            waiting: None,
         }
     }
 }
@@ -62,23 +67,39 @@ impl Session {
 impl<F: NorFlash> Engine<F> {
     /// Where downloads for `target` are written.
     pub(super) fn area(&self, target: TargetKind) -> Partition {
-        match target {
-            TargetKind::App => self.app.area(),
+        match (target, self.modem) {
+            (TargetKind::Modem, Some(m)) => m.area(),
+            _ => self.app.area(),
         }
     }
 
-    /// Largest download `target` accepts.
+    /// Largest download `target` accepts (0 for a target the device lacks).
     pub(super) fn limit(&self, target: TargetKind) -> u64 {
-        match target {
-            TargetKind::App => self.app.limit(),
+        match (target, self.modem) {
+            (TargetKind::App, _) => self.app.limit(),
+            (TargetKind::Modem, Some(m)) => m.limit(),
+            (TargetKind::Modem, None) => 0,
         }
     }
 
     /// A fresh verifier for a download for `target`.
     pub(super) fn verifier(&self, target: TargetKind) -> Verifier {
-        match target {
-            TargetKind::App => Verifier::App(self.app.verifier()),
+        match (target, self.modem) {
+            (TargetKind::Modem, Some(m)) => Verifier::Delta(m.verifier(&self.keys)),
+            _ => Verifier::App(self.app.verifier(&self.keys)),
         }
+    }
+
+    /// Feeds bytes to the verifier, refusing a package for another modem
+    /// firmware as soon as its header is known.
+    fn check(&mut self, s: &mut Session, data: &[u8]) -> Result<(), Failure> {
+        check_type(s, data)?;
+        let had_header = s.verifier.may_store();
+        s.verifier.update(data)?;
+        if let (Verifier::Delta(v), Some(m), false) = (&s.verifier, self.modem, had_header) {
+            m.check_source(&mut self.flash, v)?;
+        }
+        Ok(())
     }
 
     pub(super) fn on_started(&mut self, s: &mut Session, info: &StartInfo) -> Result<(), Failure> {
@@ -95,7 +116,7 @@ impl<F: NorFlash> Engine<F> {
                 format!("file size changed from {} to {} bytes during the transfer", s.total, info.total),
             ));
         }
-        let current = s.writer.as_ref().map(SlotWriter::position);
+        let current = s.writer.as_ref().map(PartitionWriter::position);
         if info.offset == 0 && current != Some(0) {
             self.restart(s)?;
         } else if current.is_none() && info.offset == s.resume_from {
@@ -123,15 +144,22 @@ impl<F: NorFlash> Engine<F> {
     }
 
     pub(super) fn on_data(&mut self, s: &mut Session, data: &[u8]) -> Result<(), Failure> {
-        let Some(pos) = s.writer.as_ref().map(SlotWriter::position) else {
+        let Some(pos) = s.writer.as_ref().map(|w| w.position() + s.held.len() as u64) else {
             return Err(Failure::new(FailKind::Server, "server sent data before a response"));
         };
         if pos + data.len() as u64 > s.total {
             return Err(Failure::new(FailKind::Server, "server sent more bytes than announced"));
         }
-        check_type(s, data)?;
-        s.verifier.update(data)?;
+        self.check(s, data)?;
+        if !s.verifier.may_store() {
+            // Bounded: a delta header is 0x140 bytes, and the verifier decides once it has them.
+            s.held.extend_from_slice(data);
+            return Ok(());
+        }
         let writer = s.writer.as_mut().ok_or_else(|| Failure::new(FailKind::Server, "no response"))?;
+        if !s.held.is_empty() {
+            writer.write(&mut self.flash, &std::mem::take(&mut s.held)).map_err(flash_failure)?;
+        }
         writer.write(&mut self.flash, data).map_err(flash_failure)?;
         let pos = writer.position();
         let checkpoint = writer.checkpoint();
@@ -152,7 +180,7 @@ impl<F: NorFlash> Engine<F> {
 
     /// Records how far a stopped session's bytes are on flash, for a resume.
     pub(super) fn save_checkpoint(&mut self, s: &Session) {
-        let Some(cp) = s.writer.as_ref().map(SlotWriter::checkpoint) else { return };
+        let Some(cp) = s.writer.as_ref().map(PartitionWriter::checkpoint) else { return };
         if cp == s.saved_checkpoint {
             return;
         }
@@ -164,8 +192,9 @@ impl<F: NorFlash> Engine<F> {
     /// Starts writing from byte 0 (fresh start, or a server that ignored the Range).
     fn restart(&mut self, s: &mut Session) -> Result<(), Failure> {
         let sector = self.geometry.sector_size;
-        s.writer = Some(SlotWriter::new(self.area(s.target), sector, self.geometry.write_size, 0));
+        s.writer = Some(PartitionWriter::new(self.area(s.target), sector, self.geometry.write_size, 0));
         s.verifier = self.verifier(s.target);
+        s.held.clear();
         s.detected = false;
         s.head.clear();
         s.last_pct = None;
@@ -184,12 +213,11 @@ impl<F: NorFlash> Engine<F> {
             let n = (from - off).min(buf.len() as u32);
             let chunk = &mut buf[..n as usize];
             area.read(&mut self.flash, off, chunk).map_err(flash_failure)?;
-            check_type(s, chunk)?;
-            s.verifier.update(chunk)?;
+            self.check(s, chunk)?;
             off += n;
         }
         let sector = self.geometry.sector_size;
-        s.writer = Some(SlotWriter::new(area, sector, self.geometry.write_size, from));
+        s.writer = Some(PartitionWriter::new(area, sector, self.geometry.write_size, from));
         Ok(())
     }
 }

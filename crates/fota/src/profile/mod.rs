@@ -39,6 +39,12 @@ impl ProfileKind {
         }
     }
 
+    /// Whether the device has a modem firmware of its own, updated by modem
+    /// delta packages (the nRF9160; the NL668's firmware is its one image).
+    pub fn has_modem_firmware(&self) -> bool {
+        matches!(self, Self::Nrf9160Slm)
+    }
+
     /// Modem firmware version a factory-fresh device reports.
     pub fn factory_modem_version(&self) -> &'static str {
         match self {
@@ -70,6 +76,9 @@ impl FromStr for ProfileKind {
 pub struct SystemRequest {
     /// Reboot once the response has been sent.
     pub reset: bool,
+    /// The command takes this long on the device: its final response (and
+    /// every later command) waits until then.
+    pub defer: Option<std::time::Duration>,
 }
 
 /// A profile's view of the device while it executes one command.

@@ -18,6 +18,8 @@ pub const MAX_URL_LEN: usize = 255;
 const MANUFACTURER: &str = "Nordic Semiconductor ASA";
 const MODEL: &str = "nRF9160-SICA";
 const XFOTA_TEST: &str = "#XFOTA: (0,1,2,8,9),<file_url>,<sec_tag>,<apn>";
+/// `AT#XFOTA=9` gives up (`ERROR`) on an erase longer than this, as Nordic's host tools do.
+pub const ERASE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// The Nordic SLM profile (stateless: everything lives in the engine).
 #[derive(Debug, Default)]
@@ -26,22 +28,23 @@ pub struct Slm;
 impl Slm {
     /// Executes one command.
     pub fn execute<F: NorFlash>(&mut self, cmd: &Command, ctx: &mut Ctx<'_, F>) -> Response {
-        // The modem firmware is not in the settings store on a real module: an
-        // emptied store falls back to what the factory installed.
-        let modem = ctx
-            .engine
-            .settings()
-            .get_str(KEY_MODEM_VERSION)
-            .unwrap_or(super::ProfileKind::Nrf9160Slm.factory_modem_version())
-            .to_string();
         match (cmd.name.as_str(), &cmd.op) {
-            ("I", Op::Action) => Response::ok().with_line(MANUFACTURER).with_line(MODEL).with_line(modem),
+            ("I", Op::Action) => {
+                Response::ok().with_line(MANUFACTURER).with_line(MODEL).with_line(modem_version(ctx))
+            }
             ("+CGMI", Op::Action) => Response::ok().with_line(MANUFACTURER),
             ("+CGMM", Op::Action) => Response::ok().with_line(MODEL),
-            ("+CGMR", Op::Action) => Response::ok().with_line(modem),
-            ("+CGMI" | "+CGMM" | "+CGMR" | "#XSLMVER" | "#XRESET", Op::Test) => Response::ok(),
+            ("+CGMR", Op::Action) => Response::ok().with_line(modem_version(ctx)),
+            ("%XMODEMUUID", Op::Action) => match ctx.engine.modem_uuid() {
+                Some(uuid) => Response::ok().with_line(format!("%XMODEMUUID: {uuid}")),
+                None => Response::error(),
+            },
+            ("+CGMI" | "+CGMM" | "+CGMR" | "#XSLMVER" | "#XRESET" | "%XMODEMUUID", Op::Test) => {
+                Response::ok()
+            }
             ("#XSLMVER", Op::Action) => {
                 let app = ctx.engine.app_version().map_or_else(|| "unknown".to_string(), |v| v.to_string());
+                let modem = modem_version(ctx);
                 Response::ok().with_line(format!("#XSLMVER: {},{}", quote(&app), quote(&modem)))
             }
             ("#XRESET", Op::Action) => {
@@ -59,6 +62,8 @@ impl Slm {
         let line = match event {
             Event::DownloadStarted { .. } | Event::TransferComplete => return Vec::new(),
             Event::Progress(p) => format!("#XFOTA: 1,0,{p}"),
+            Event::ErasePending => "#XFOTA: 2,0".to_string(),
+            Event::Erased => "#XFOTA: 3,0".to_string(),
             Event::Downloaded => "#XFOTA: 4,0".to_string(),
             Event::DownloadFailed(f) => format!("#XFOTA: 1,1,{}", code(f)),
             Event::Cancelled => "#XFOTA: 1,2,0".to_string(),
@@ -76,12 +81,15 @@ impl Slm {
             0 | 8 if args.len() > 1 => return bad(),
             0 => ctx.engine.cancel(),
             8 => ctx.engine.erase_secondary(),
-            1 => match self.app_request(args) {
-                Ok(req) => ctx.engine.start_download(req),
-                Err(resp) => return resp,
-            },
-            // Modem delta updates arrive with their own issue.
-            2 | 9 => return Response::cme(CmeError::OPERATION_NOT_SUPPORTED),
+            9 if args.len() > 1 => return bad(),
+            9 => return erase_scratch(ctx),
+            1 | 2 => {
+                let kind = if op == 1 { ImageKind::McubootApp } else { ImageKind::ModemDelta };
+                match self.request(op, kind, args) {
+                    Ok(req) => ctx.engine.start_download(req),
+                    Err(resp) => return resp,
+                }
+            }
             _ => return bad(),
         };
         match result {
@@ -93,10 +101,10 @@ impl Slm {
         }
     }
 
-    /// Checks `1,<file_url>[,<sec_tag>[,<apn>]]` and builds the request.
-    fn app_request(&self, args: &atfota_at::Args) -> Result<DownloadRequest, Response> {
+    /// Checks `<op>,<file_url>[,<sec_tag>[,<apn>]]` and builds the request.
+    fn request(&self, op: i64, kind: ImageKind, args: &atfota_at::Args) -> Result<DownloadRequest, Response> {
         let bad = |why: &str| {
-            log::warn!("AT#XFOTA=1 refused: {why}");
+            log::warn!("AT#XFOTA={op} refused: {why}");
             Response::cme(CmeError::INCORRECT_PARAMETERS)
         };
         if args.len() > 4 {
@@ -108,7 +116,7 @@ impl Slm {
             Err(e) => return Err(bad(&e.to_string())),
         };
         if url.len() > MAX_URL_LEN {
-            log::warn!("AT#XFOTA=1 refused: <file_url> is {} bytes, at most {MAX_URL_LEN}", url.len());
+            log::warn!("AT#XFOTA={op} refused: <file_url> is {} bytes, at most {MAX_URL_LEN}", url.len());
             return Err(Response::cme(CmeError::TEXT_STRING_TOO_LONG));
         }
         let sec_tag = args.int(2).map_err(|e| bad(&e.to_string()))?;
@@ -125,21 +133,57 @@ impl Slm {
                 return Err(bad("https needs a <sec_tag>"));
             }
             // The credential store arrives with the HTTPS issue.
-            log::warn!("AT#XFOTA=1 refused: HTTPS downloads are not supported yet");
+            log::warn!("AT#XFOTA={op} refused: HTTPS downloads are not supported yet");
             return Err(Response::cme(CmeError::OPERATION_NOT_SUPPORTED));
         }
+        let target = if kind == ImageKind::ModemDelta { "modem" } else { "app" };
         Ok(DownloadRequest {
-            kind: ImageKind::McubootApp,
-            identity: format!("app {parsed}"),
+            kind,
+            identity: format!("{target} {parsed}"),
             source: Source::Http(HttpSource { url: parsed, ca_certs: Vec::new() }),
         })
     }
 }
 
+/// `AT#XFOTA=9`: erases the scratch area; the `OK` comes once the (emulated)
+/// erase is done, and `ERROR` when it cannot finish within [`ERASE_TIMEOUT`].
+fn erase_scratch<F: NorFlash>(ctx: &mut Ctx<'_, F>) -> Response {
+    let time = ctx.engine.config().modem_erase_time;
+    if time > ERASE_TIMEOUT {
+        log::warn!("AT#XFOTA=9: the erase takes {time:?}, longer than the {ERASE_TIMEOUT:?} allowed");
+        ctx.system.defer = Some(ERASE_TIMEOUT);
+        return Response::error();
+    }
+    match ctx.engine.erase_modem_scratch() {
+        Ok(()) => {
+            ctx.system.defer = Some(time);
+            Response::ok()
+        }
+        Err(e) => {
+            log::warn!("AT#XFOTA=9 refused: {e}");
+            Response::cme(cme_for(&e))
+        }
+    }
+}
+
+/// The modem firmware version: the running bank's, or (on devices made
+/// before modem partitions) the settings' or the factory's.
+fn modem_version<F: NorFlash>(ctx: &mut Ctx<'_, F>) -> String {
+    if let Some(v) = ctx.engine.modem_version() {
+        return v;
+    }
+    ctx.engine
+        .settings()
+        .get_str(KEY_MODEM_VERSION)
+        .unwrap_or(super::ProfileKind::Nrf9160Slm.factory_modem_version())
+        .to_string()
+}
+
 /// Nordic's `<fota_info>` error code for a failure: 1 download failed,
-/// 2 image rejected, 3 image mismatch.
+/// 2 image rejected, 3 image mismatch; a modem update's own code.
 fn code(f: &Failure) -> u32 {
     match f.kind {
+        FailKind::ModemUpdate(c) => c,
         FailKind::Invalid | FailKind::Untrusted | FailKind::Install => 2,
         FailKind::Mismatch => 3,
         _ => 1,

@@ -37,9 +37,20 @@ impl AppTarget {
         u64::from(self.boot.primary().size)
     }
 
-    /// A verifier for an image of at most [`AppTarget::limit`] bytes.
-    pub fn verifier(&self) -> StreamVerifier {
-        StreamVerifier::new(self.limit())
+    /// A verifier for an image of at most [`AppTarget::limit`] bytes,
+    /// computing the digests `keys` can need.
+    pub fn verifier(&self, keys: &[TrustedKey]) -> StreamVerifier {
+        StreamVerifier::new(self.limit(), keys)
+    }
+
+    /// Finishes a pure signature's check by reading the image back from the slot.
+    pub fn second_pass<F: NorFlash>(
+        &self,
+        flash: &mut F,
+        pass: atfota_image::SecondPass,
+    ) -> Result<VerifiedImage, Failure> {
+        pass.read_from(SlotReader::new(flash, self.area(), self.limit()))
+            .map_err(|e| super::image_failure(&e))
     }
 
     /// Refuses a download while the secondary slot holds something the
@@ -48,6 +59,15 @@ impl AppTarget {
         match self.boot.state(flash).map_err(storage)? {
             SwapState::Requested { .. } => Err(CommandError::PendingActivation),
             st if st.protects_secondary() => Err(CommandError::Protected(st)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Refuses while an application image waits for activation (any other
+    /// target's download may run meanwhile; it does not touch these slots).
+    pub fn check_pending<F: NorFlash>(&self, flash: &mut F) -> Result<(), CommandError> {
+        match self.boot.state(flash).map_err(storage)? {
+            SwapState::Requested { .. } => Err(CommandError::PendingActivation),
             _ => Ok(()),
         }
     }
@@ -92,7 +112,9 @@ impl AppTarget {
         }
         // Forget the waiting image first: a cut after this leaves nothing to install or report.
         self.boot.cancel_request(flash).map_err(storage)?;
-        record::discard(settings, flash).map_err(CommandError::Storage)?;
+        let app_pending =
+            matches!(record::pending(settings), Some(Pending::AppScheduling | Pending::AppScheduled));
+        record::discard(settings, flash, app_pending).map_err(CommandError::Storage)?;
         self.area().erase_all(flash).map_err(|e| CommandError::Storage(e.to_string()))
     }
 

@@ -1,22 +1,24 @@
-//! Streams a download into a flash slot.
+//! [`PartitionWriter`]: streams bytes into a partition from a sector
+//! boundary on — a download into its slot, a patched firmware into its bank.
 //!
 //! Owns alignment and erasing: bytes arrive in chunks of any size, flash
 //! takes only whole write units into erased sectors. The writer erases ahead
 //! in large batches (one syscall per batch on the file backend, not one per
 //! sector), writes aligned runs straight from the caller's buffer, keeps the
 //! unaligned remainder (< one write unit) until more arrives, and tells the
-//! engine the last sector-aligned offset that is fully on flash: the resume
-//! checkpoint. It never writes outside its slot and never writes into a
+//! caller the last sector-aligned offset that is fully on flash: the resume
+//! checkpoint. It never writes outside its partition and never writes into a
 //! sector it has not erased itself.
 
-use atfota_storage::{FlashError, NorFlash, Partition};
+use crate::flash::{FlashError, NorFlash};
+use crate::partition::Partition;
 
 /// Sectors are erased ahead of the data in batches of at least this many bytes.
 const ERASE_BATCH: u32 = 1024 * 1024;
 
-/// Sequential writer into one slot, starting at a sector boundary.
+/// Sequential writer into one partition, starting at a sector boundary.
 #[derive(Debug)]
-pub(crate) struct SlotWriter {
+pub struct PartitionWriter {
     slot: Partition,
     sector: u32,
     write_size: u32,
@@ -28,7 +30,7 @@ pub(crate) struct SlotWriter {
     tail: Vec<u8>,
 }
 
-impl SlotWriter {
+impl PartitionWriter {
     /// A writer whose first byte lands at `start`, which must be sector-aligned.
     pub fn new(slot: Partition, sector: u32, write_size: u32, start: u32) -> Self {
         debug_assert_eq!(start % sector, 0, "resume offsets are sector-aligned");
@@ -104,7 +106,7 @@ impl SlotWriter {
 
 #[cfg(test)]
 mod tests {
-    use atfota_storage::{FlashStats, Geometry, Partition, SimFlash};
+    use crate::{FlashStats, Geometry, Partition, SimFlash};
     use proptest::prelude::*;
 
     use super::*;
@@ -125,7 +127,7 @@ mod tests {
             write in prop_oneof![Just(1u32), Just(4), Just(16)],
         ) {
             let (mut f, slot) = setup(4096, write);
-            let mut w = SlotWriter::new(slot, 4096, write, 0);
+            let mut w = PartitionWriter::new(slot, 4096, write, 0);
             let mut rest = data.as_slice();
             for c in cuts {
                 let n = c.min(rest.len());
@@ -148,7 +150,7 @@ mod tests {
         let g = Geometry::new(4096, 4, 1024 * 4096).unwrap();
         let mut f = SimFlash::new(g);
         let slot = Partition { name: "slot", offset: 0, size: 1024 * 4096 };
-        let mut w = SlotWriter::new(slot, 4096, 4, 0);
+        let mut w = PartitionWriter::new(slot, 4096, 4, 0);
         let chunk = vec![0x5a; 64 * 1024];
         for _ in 0..64 {
             w.write(&mut f, &chunk).unwrap();
@@ -161,11 +163,11 @@ mod tests {
     #[test]
     fn resuming_at_a_checkpoint_erases_what_follows_it() {
         let (mut f, slot) = setup(4096, 4);
-        let mut w = SlotWriter::new(slot, 4096, 4, 0);
+        let mut w = PartitionWriter::new(slot, 4096, 4, 0);
         w.write(&mut f, &vec![0x11; 10_000]).unwrap();
         assert_eq!(w.checkpoint(), 8192);
         // Power cut; the bytes after the checkpoint are stale (here: 0x11).
-        let mut w = SlotWriter::new(slot, 4096, 4, 8192);
+        let mut w = PartitionWriter::new(slot, 4096, 4, 8192);
         w.write(&mut f, &vec![0x22; 3000]).unwrap();
         w.flush(&mut f).unwrap();
         let mut back = vec![0u8; 12_288];
@@ -178,7 +180,7 @@ mod tests {
     #[test]
     fn refuses_to_write_past_the_slot() {
         let (mut f, slot) = setup(4096, 4);
-        let mut w = SlotWriter::new(slot, 4096, 4, 0);
+        let mut w = PartitionWriter::new(slot, 4096, 4, 0);
         w.write(&mut f, &vec![1; slot.size as usize - 2]).unwrap();
         assert!(w.write(&mut f, &[1, 2, 3]).is_err());
         assert_eq!(w.position(), u64::from(slot.size) - 2, "nothing written by the refused call");
