@@ -55,6 +55,57 @@ def image_stream():
           bytes([3, 3, 3, 0x00, 0x02]) + testdata('images', 'signed-padded.bin'))
 
 
+def modem_uuid(sha256):
+    b = bytearray(sha256[:16])
+    b[6] = (b[6] & 0x0f) | 0x80
+    b[8] = (b[8] & 0x3f) | 0x80
+    h = b.hex()
+    return f'{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}'.encode()
+
+
+def delta_header(source, target, patch_len):
+    """source/target: (size, sha256, version bytes); the layout of crates/image/src/delta.rs."""
+    h = bytearray(0x140)
+    struct.pack_into('<HHIIIII', h, 0, 1, 0x140, 0x7544656d, 0, patch_len, source[0], target[0])
+    h[0x18:0x38], h[0x38:0x58] = source[1], target[1]
+    h[0x58:0x7c], h[0x7c:0xa0] = modem_uuid(source[1]), modem_uuid(target[1])
+    h[0xa0:0xa0 + len(source[2])] = source[2]
+    h[0xe0:0xe0 + len(target[2])] = target[2]
+    return bytes(h)
+
+
+def tlv_area(entries):
+    body = b''.join(struct.pack('<HH', kind, len(value)) + value for kind, value in entries)
+    return struct.pack('<HH', 0x6907, 4 + len(body)) + body
+
+
+def dev_signed_delta(patch, tag=b'1.3.5'):
+    """A delta package signed with the development key (Ed25519 over its SHA-256)."""
+    from cryptography.hazmat.primitives import serialization
+    with open(os.path.join(ROOT, 'crates', 'image', 'keys', 'dev-ed25519.pem'), 'rb') as f:
+        key = serialization.load_pem_private_key(f.read(), password=None)
+    spki = key.public_key().public_bytes(serialization.Encoding.DER,
+                                         serialization.PublicFormat.SubjectPublicKeyInfo)
+    source = (4096, hashlib.sha256(b'source ' + tag).digest(), b'mfw_nrf9160_' + tag)
+    target = (4100, hashlib.sha256(b'target ' + tag).digest(), b'mfw_nrf9160_' + tag + b'-next')
+    signed = delta_header(source, target, len(patch)) + patch
+    digest = hashlib.sha256(signed).digest()
+    return signed + tlv_area([(0x10, digest), (0x01, hashlib.sha256(spki).digest()),
+                              (0x24, key.sign(digest))])
+
+
+def delta_package():
+    # [3 chunk-pattern bytes, limit u16 LE: 0xffff none, else limit / 4], then the package.
+    patch = bytes([0x01, 0x80, 0xfb, 0x01]) + bytes((i * 31) % 251 for i in range(600))
+    good = dev_signed_delta(patch)
+    write('delta_package', 'dev-signed', bytes([1, 7, 200, 0xff, 0xff]) + good)
+    write('delta_package', 'dev-signed-empty-patch', bytes([0, 0, 0, 0xff, 0xff]) + dev_signed_delta(b''))
+    write('delta_package', 'dev-signed-limit-too-small', bytes([3, 3, 3, 0x50, 0x00]) + good)
+    write('delta_package', 'unsigned', bytes([9, 9, 9, 0xff, 0xff]) + good[:0x140 + len(patch)]
+          + tlv_area([(0x10, hashlib.sha256(good[:0x140 + len(patch)]).digest())]))
+    write('delta_package', 'header-only', bytes([255, 1, 2, 0xff, 0xff]) + good[:0x140])
+
+
 def openssl_der(path, public):
     args = ['openssl', 'pkey'] + (['-pubin'] if public else []) + ['-in', path, '-outform', 'DER']
     return subprocess.run(args, capture_output=True, check=True).stdout
@@ -63,15 +114,16 @@ def openssl_der(path, public):
 def trusted_key():
     # Control: 0 DER public key, 1 PEM text, 2 DER armoured as PUBLIC KEY, 3 as PRIVATE KEY.
     keys = os.path.join(ROOT, 'testdata', 'keys')
-    for p in ['trusted-ed25519.pub.pem', 'ecdsa-p256.pub.pem', 'foreign/rsa-2048.pub.pem',
-              'foreign/x25519.pub.pem', 'foreign/ecdsa-p384.pub.pem']:
+    for p in ['trusted-ed25519.pub.pem', 'ecdsa-p256.pub.pem', 'ecdsa-p384.pub.pem', 'rsa-2048.pub.pem',
+              'rsa-3072.pub.pem', 'foreign/rsa-4096.pub.pem', 'foreign/x25519.pub.pem',
+              'foreign/ecdsa-p521.pub.pem']:
         name = os.path.basename(p)[:-4]
         write('trusted_key', name + '.pem', b'\x01' + testdata('keys', p))
         der = openssl_der(os.path.join(keys, p), True)
         write('trusted_key', name + '.der', b'\x00' + der)
         write('trusted_key', name + '.der-armoured', b'\x02' + der)
-    for p in ['trusted-ed25519.pem', 'ecdsa-p256.pem', 'foreign/encrypted-ed25519.pem',
-              'foreign/ecdsa-p384.pem']:
+    for p in ['trusted-ed25519.pem', 'ecdsa-p256.pem', 'ecdsa-p384.pem', 'rsa-2048.pem',
+              'foreign/encrypted-ed25519.pem', 'foreign/rsa-1024.pem']:
         name = os.path.basename(p)[:-4]
         write('trusted_key', name + '.pem', b'\x01' + testdata('keys', p))
         if 'encrypted' not in p:
@@ -228,6 +280,7 @@ def patch_apply():
 if __name__ == '__main__':
     at_line()
     image_stream()
+    delta_package()
     trusted_key()
     settings_open()
     modem_input()

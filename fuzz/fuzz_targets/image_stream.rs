@@ -3,21 +3,25 @@
 //!
 //! Checks that nothing panics or buffers without bound, and that the verdict does not depend
 //! on how the bytes arrive: the input's chunking, one single update and `verify_reader` must
-//! agree, a rejected stream stays rejected, and an accepted image's digest, length and header
-//! are what an independent reading of its bytes gives. It never reads a file at run time.
+//! agree (a pure image's second pass is fed with the same chunking), a rejected stream stays
+//! rejected, and an accepted image's digest (SHA-256, SHA-384 or SHA-512, by its signer),
+//! length, header and security counter are what an independent reading of its bytes gives.
+//! The keys are one of every type imgtool makes, so every signature path is reached. It never
+//! reads a file at run time.
 
 #![no_main]
 
+use std::io::Cursor;
 use std::sync::LazyLock;
 
 use atfota_fuzz::input;
 use atfota_image::tlv::{INFO_LEN, INFO_MAGIC, PROT_INFO_MAGIC, TlvArea};
 use atfota_image::{
-    DETECT_LEN, Detection, ImageError, ImageHeader, ImageKind, StreamVerifier, TrustedKey, VerifiedImage,
-    verify_reader,
+    DETECT_LEN, Detection, Finish, ImageDigest, ImageError, ImageHeader, ImageKind, StreamVerifier,
+    TrustedKey, VerifiedImage, verify_reader,
 };
 use libfuzzer_sys::fuzz_target;
-use sha2::{Digest, Sha256};
+use sha2::{Digest, Sha256, Sha384, Sha512};
 
 /// The development key and the fixtures' keys, so that the seed images verify.
 static KEYS: LazyLock<Vec<TrustedKey>> = LazyLock::new(|| {
@@ -26,6 +30,9 @@ static KEYS: LazyLock<Vec<TrustedKey>> = LazyLock::new(|| {
         TrustedKey::development(),
         pem(include_str!("../../testdata/keys/trusted-ed25519.pub.pem")),
         pem(include_str!("../../testdata/keys/ecdsa-p256.pub.pem")),
+        pem(include_str!("../../testdata/keys/ecdsa-p384.pub.pem")),
+        pem(include_str!("../../testdata/keys/rsa-2048.pub.pem")),
+        pem(include_str!("../../testdata/keys/rsa-3072.pub.pem")),
     ]
 });
 
@@ -42,7 +49,7 @@ fuzz_target!(|data: &[u8]| {
     if image.len() as u64 <= limit {
         let whole = verify_chunked(&[], image, limit);
         assert_eq!(chunked, whole, "the verdict depends on the chunking");
-        let read = verify_reader(image, limit, &KEYS).map_err(|e| format!("{e:?}"));
+        let read = verify_reader(Cursor::new(image), limit, &KEYS).map_err(|e| format!("{e:?}"));
         assert_eq!(chunked, read, "verify_reader disagrees with the streaming verifier");
     }
     if let Ok(verified) = &chunked {
@@ -53,9 +60,10 @@ fuzz_target!(|data: &[u8]| {
     check_detect(image);
 });
 
-/// Feeds `image` in chunks (with empty updates around them) and finishes.
+/// Feeds `image` in chunks (with empty updates around them) and finishes, feeding a pure
+/// image's hashed region again, chunked the same way, to its second pass.
 fn verify_chunked(pattern: &[u8], image: &[u8], limit: u64) -> Verdict {
-    let mut verifier = StreamVerifier::new(limit);
+    let mut verifier = StreamVerifier::new(limit, &KEYS);
     let mut failure = None;
     for chunk in std::iter::once(&[][..]).chain(input::chunks(pattern, image)).chain([&[][..]]) {
         if let Err(e) = verifier.update(chunk) {
@@ -66,7 +74,18 @@ fn verify_chunked(pattern: &[u8], image: &[u8], limit: u64) -> Verdict {
         check_progress(&verifier, image);
     }
     let Some(failure) = failure else {
-        return verifier.finish(&KEYS).map_err(|e| format!("{e:?}"));
+        return match verifier.finish(&KEYS).map_err(|e| format!("{e:?}"))? {
+            Finish::Verified(verified) => Ok(verified),
+            Finish::SecondPass(mut pass) => {
+                assert!(pass.range().end <= image.len() as u64, "second pass wants bytes never seen");
+                for chunk in input::chunks(pattern, image) {
+                    pass.update(chunk).map_err(|e| format!("{e:?}"))?;
+                }
+                assert_eq!(pass.needed(), 0);
+                pass.finish().map_err(|e| format!("{e:?}"))
+            }
+            other => panic!("unknown outcome {other:?}"),
+        };
     };
     // A rejected stream stays rejected, whatever comes next.
     assert!(matches!(verifier.update(b"x"), Err(ImageError::AlreadyFailed)));
@@ -95,7 +114,17 @@ fn check_verified(verified: &VerifiedImage, image: &[u8], limit: u64) {
     assert_eq!(verified.header, header);
     let hashed = usize::try_from(header.hashed_len()).expect("hashed bytes are in the input");
     assert!(hashed + INFO_LEN <= total);
-    assert_eq!(verified.digest, <[u8; 32]>::from(Sha256::digest(&image[..hashed])));
+    let region = &image[..hashed];
+    let expected = match verified.digest {
+        ImageDigest::Sha256(_) => ImageDigest::Sha256(Sha256::digest(region).into()),
+        ImageDigest::Sha384(_) => ImageDigest::Sha384(Sha384::digest(region).into()),
+        ImageDigest::Sha512(_) => ImageDigest::Sha512(Sha512::digest(region).into()),
+        other => panic!("unknown digest {other:?}"),
+    };
+    assert_eq!(verified.digest, expected, "digest is not the hash of the hashed bytes");
+    if verified.security_counter.is_some() {
+        assert_ne!(header.protect_tlv_size, 0, "a security counter outside the protected area");
+    }
     // The bytes after the image are not part of it.
     let alone = verify_chunked(&[], &image[..total], limit);
     assert_eq!(alone.as_ref(), Ok(verified), "trailing bytes changed the verdict");
