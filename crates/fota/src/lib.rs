@@ -5,6 +5,7 @@
 //! [`Event`]s to poll. [`Profile`] turns AT commands into engine calls and
 //! events into the profile's URCs.
 
+pub mod credentials;
 mod engine;
 mod event;
 pub mod profile;
