@@ -53,7 +53,7 @@ impl Setup {
     /// Powers a device of this setup on over `flash` (a power cycle when it was running).
     pub fn power_on_flash(&self, flash: SimFlash, layout: Layout) -> Result<Modem<SimFlash>, ModemError> {
         let config = EngineConfig { fail_self_test: self.fail_self_test };
-        let conditions = Conditions { incoming_call_at: self.incoming_call_at };
+        let conditions = Conditions { incoming_call_at: self.incoming_call_at, ..Conditions::default() };
         Modem::power_on_with(flash, layout, self.profile, config, conditions)
     }
 }
@@ -84,6 +84,7 @@ fn provision_factory(profile: ProfileKind) -> Factory {
         sector_size: 0x1000,
         write_size: 0x04,
         slot_size: SLOT_SIZE,
+        imei: None,
     };
     let layout = layout_for(&config).unwrap_or_else(|e| panic!("factory layout: {e}"));
     let geometry = Geometry::new(config.sector_size, config.write_size, layout.capacity())

@@ -48,6 +48,11 @@ pub struct Args {
     /// percentage; it breaks the download unless AT+GTSET="CALLBREAK",1.
     #[arg(long, value_name = "PERCENT", value_parser = clap::value_parser!(u8).range(0..=100))]
     incoming_call_at: Option<u8>,
+    /// nrf9160-slm: start every boot offline (AT+CFUN? answers 0), as the real modem does,
+    /// instead of online; the host connects it with AT+CFUN=1. Credentials (AT%CMNG) can be
+    /// written only while offline.
+    #[arg(long)]
+    boot_offline: bool,
 }
 
 /// Bytes per second of the emulated 2G link.
@@ -88,12 +93,18 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         "--incoming-call-at emulates a voice call: only the nl668 profile has one (this device is {})",
         dir.profile
     );
+    anyhow::ensure!(
+        !a.boot_offline || dir.profile == ProfileKind::Nrf9160Slm,
+        "--boot-offline emulates the nRF91's +CFUN: only the nrf9160-slm profile has it (this device is {})",
+        dir.profile
+    );
     log::info!(
-        "{} device in {} ({}; slot {} bytes)",
+        "{} device in {} ({}; slot {} bytes; IMEI {})",
         dir.profile,
         dir.path.display(),
         if dir.created { "factory-fresh" } else { "existing" },
-        dir.config.slot_size
+        dir.config.slot_size,
+        dir.imei()
     );
     let net = atfota_net::Options {
         recv_timeout: Duration::from_secs_f64(a.recv_timeout),
@@ -105,7 +116,11 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         listen: a.listen,
         net,
         engine: EngineConfig { fail_self_test: a.fail_self_test },
-        conditions: Conditions { incoming_call_at: a.incoming_call_at },
+        conditions: Conditions {
+            incoming_call_at: a.incoming_call_at,
+            imei: Some(dir.imei()),
+            boot_offline: a.boot_offline,
+        },
     };
     atfota_device::run(dir, run)?;
     Ok(())

@@ -1,7 +1,7 @@
 //! The device's data directory: what survives a power cycle.
 //!
 //! Owns the directory's files and their creation: `device.toml` (the
-//! hardware, fixed when the device is made: profile and flash geometry) and
+//! hardware, fixed when the device is made: profile, flash geometry, IMEI) and
 //! `flash.bin` (the emulated NOR flash, everything else: images, boot state,
 //! settings). A missing or empty directory becomes a factory-fresh device.
 //! Never edits flash contents after provisioning: that is the firmware's job.
@@ -10,7 +10,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use atfota_boot::Bootloader;
-use atfota_fota::{ProfileKind, profile::KEY_MODEM_VERSION, trust};
+use atfota_fota::{Imei, ProfileKind, profile::KEY_MODEM_VERSION, trust};
 use atfota_image::{ImageVersion, SignOptions, SigningKey, TrustedKey};
 use atfota_storage::{FileFlash, FlashError, Geometry, Layout, LayoutSpec, NorFlash, Settings};
 use serde::{Deserialize, Serialize};
@@ -53,6 +53,9 @@ pub struct DeviceConfig {
     pub write_size: u32,
     /// Application slot size in bytes.
     pub slot_size: u32,
+    /// The IMEI (15 digits); written at creation, or once at open by a build that has it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub imei: Option<String>,
 }
 
 /// An opened data directory, ready to power on.
@@ -120,6 +123,12 @@ impl DataDir {
         Ok(dir)
     }
 
+    /// The device's IMEI (from `device.toml`, checked when the directory was opened).
+    pub fn imei(&self) -> Imei {
+        // `open` made sure the config holds a valid IMEI: the default is never reached.
+        self.config.imei.as_deref().and_then(|s| s.parse().ok()).unwrap_or_default()
+    }
+
     fn create(path: &Path, opts: &OpenOptions) -> Result<Self, DataDirError> {
         let profile = opts.profile.unwrap_or(ProfileKind::Nrf9160Slm);
         let slot_size = opts.slot_size.unwrap_or(DEFAULT_SLOT_SIZE);
@@ -129,6 +138,7 @@ impl DataDir {
             sector_size: DEFAULT_SECTOR_SIZE,
             write_size: DEFAULT_WRITE_SIZE,
             slot_size,
+            imei: Some(crate::identity::generate_imei().to_string()),
         };
         let layout = layout_for(&config)?;
         let geometry = Geometry::new(config.sector_size, config.write_size, layout.capacity())
@@ -153,8 +163,9 @@ impl DataDir {
         let cfg_path = path.join(CONFIG_FILE);
         let text = fs::read_to_string(&cfg_path)
             .map_err(|source| DataDirError::Io { path: cfg_path.clone(), source })?;
-        let config: DeviceConfig = toml::from_str(&text)
+        let mut config: DeviceConfig = toml::from_str(&text)
             .map_err(|e| DataDirError::Config { path: cfg_path.clone(), reason: e.to_string() })?;
+        crate::identity::ensure_imei(&cfg_path, &mut config)?;
         let profile: ProfileKind = config
             .profile
             .parse()

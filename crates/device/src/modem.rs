@@ -67,6 +67,10 @@ impl<F: NorFlash> Modem<F> {
         conditions: Conditions,
     ) -> Result<Self, ModemError> {
         let profile = Profile::new(kind, conditions);
+        let mut framer = Framer::new(MAX_LINE_LEN);
+        if let Some((name, max_len)) = profile.multiline_command() {
+            framer = framer.multiline_command(name, max_len);
+        }
         let mut modem = Self {
             echo: profile.default_echo(),
             cmee: profile.default_cmee(),
@@ -74,7 +78,7 @@ impl<F: NorFlash> Modem<F> {
             engine: None,
             layout,
             config,
-            framer: Framer::new(MAX_LINE_LEN),
+            framer,
             out: Vec::new(),
             actions: VecDeque::new(),
             boots: 0,
@@ -96,7 +100,7 @@ impl<F: NorFlash> Modem<F> {
             let reset = match frame {
                 Frame::Line(line) => self.execute_line(&line),
                 Frame::TooLong => {
-                    log::warn!("command line longer than {MAX_LINE_LEN} bytes refused");
+                    log::warn!("command line longer than its limit refused");
                     self.respond(&Response::error());
                     false
                 }
@@ -238,9 +242,11 @@ impl<F: NorFlash> Modem<F> {
                 break;
             }
         }
-        // Events raised by the command (cancel's 1,2,0) go out before its final result.
-        let reset_by_event = self.drain_events();
+        // Events raised by the command (cancel's 1,2,0) go out before its final result, unless
+        // they report what happened after it was accepted (a download that cannot start).
+        let mut reset_by_event = !system.events_after_response && self.drain_events();
         self.respond(&Response { lines, result });
+        reset_by_event |= system.events_after_response && self.drain_events();
         (system.reset && result == Final::Ok) || reset_by_event
     }
 
@@ -338,6 +344,7 @@ impl<F: NorFlash> Modem<F> {
             let (engine, _report) = Engine::power_on(flash, self.layout, &self.config)?;
             self.boots += 1;
             self.framer.reset();
+            self.profile.on_boot();
             self.echo = self.profile.default_echo();
             self.cmee = self.profile.default_cmee();
             self.out.extend_from_slice(atfota_at::line(self.profile.banner()).as_bytes());

@@ -8,6 +8,7 @@
 pub mod credentials;
 mod engine;
 mod event;
+pub mod imei;
 pub mod profile;
 mod slot;
 pub mod trust;
@@ -15,4 +16,5 @@ mod writer;
 
 pub use engine::{Action, CommandError, DownloadRequest, Engine, EngineConfig, EngineError};
 pub use event::{Event, FailKind, Failure, UpgradeResult};
-pub use profile::{Conditions, Ctx, Profile, ProfileKind, SystemRequest};
+pub use imei::Imei;
+pub use profile::{Conditions, Ctx, FunctionalMode, Profile, ProfileKind, SystemRequest};

@@ -52,6 +52,11 @@ impl Dev {
         Self::build(ProfileKind::Nrf9160Slm, Conditions::default(), slot_size, keys, config)
     }
 
+    /// A factory-fresh Nordic SLM (1 MiB slots) under `conditions` (IMEI, boot mode).
+    pub fn slm(conditions: Conditions) -> (Self, String) {
+        Self::build(ProfileKind::Nrf9160Slm, conditions, 1024 * 1024, &[], EngineConfig::default())
+    }
+
     /// A factory-fresh Fibocom NL668 (1 MiB slots) under emulated `conditions`.
     pub fn nl668(conditions: Conditions) -> (Self, String) {
         Self::build(ProfileKind::Nl668, conditions, 1024 * 1024, &[], EngineConfig::default())
@@ -64,8 +69,13 @@ impl Dev {
         keys: &[TrustedKey],
         config: EngineConfig,
     ) -> (Self, String) {
-        let cfg =
-            DeviceConfig { profile: profile.name().into(), sector_size: 4096, write_size: 4, slot_size };
+        let cfg = DeviceConfig {
+            profile: profile.name().into(),
+            sector_size: 4096,
+            write_size: 4,
+            slot_size,
+            imei: None,
+        };
         let layout = layout_for(&cfg).unwrap();
         let geometry = Geometry::new(4096, 4, layout.capacity()).unwrap();
         let mut flash = SimFlash::new(geometry);

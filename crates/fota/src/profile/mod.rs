@@ -5,7 +5,9 @@
 //! framing (`\r\n`): the AT layer does that. Dispatch is an enum rather
 //! than a trait object so the engine can stay generic over its flash.
 
+mod cmng;
 mod nl668;
+mod nrf91;
 mod slm;
 
 use std::fmt;
@@ -16,6 +18,9 @@ use atfota_storage::NorFlash;
 
 use crate::engine::{CommandError, Engine};
 use crate::event::Event;
+use crate::imei::Imei;
+
+pub use nrf91::FunctionalMode;
 
 /// Settings key of the modem firmware version string.
 pub const KEY_MODEM_VERSION: &str = "modem.version";
@@ -70,6 +75,10 @@ impl FromStr for ProfileKind {
 pub struct SystemRequest {
     /// Reboot once the response has been sent.
     pub reset: bool,
+    /// Send the URCs of the events this command raised after its final result, not before:
+    /// they report what happened after the command was accepted (a download that could not
+    /// start because the modem is offline).
+    pub events_after_response: bool,
 }
 
 /// A profile's view of the device while it executes one command.
@@ -85,6 +94,11 @@ pub struct Ctx<'a, F: NorFlash> {
 pub struct Conditions {
     /// An incoming call rings when a download reaches this percentage.
     pub incoming_call_at: Option<u8>,
+    /// The device's IMEI (`AT+CGSN`); `None` gives [`Imei::default`].
+    pub imei: Option<Imei>,
+    /// nrf9160-slm: every boot starts offline (`+CFUN: 0`, as the real modem) instead of in
+    /// normal operation (`+CFUN: 1`).
+    pub boot_offline: bool,
 }
 
 /// A device profile.
@@ -101,7 +115,7 @@ impl Profile {
     /// The profile of `kind` under emulated `conditions`.
     pub fn new(kind: ProfileKind, conditions: Conditions) -> Self {
         match kind {
-            ProfileKind::Nrf9160Slm => Self::Slm(slm::Slm),
+            ProfileKind::Nrf9160Slm => Self::Slm(slm::Slm::new(&conditions)),
             ProfileKind::Nl668 => Self::Nl668(nl668::Nl668::new(conditions)),
         }
     }
@@ -136,6 +150,23 @@ impl Profile {
         match self {
             Self::Slm(_) => CmeeMode::Disabled,
             Self::Nl668(_) => CmeeMode::Numeric,
+        }
+    }
+
+    /// A boot happened (power-on or reset): state that lives in RAM goes back to its default.
+    pub fn on_boot(&mut self) {
+        match self {
+            Self::Slm(p) => p.on_boot(),
+            Self::Nl668(_) => {}
+        }
+    }
+
+    /// The command whose quoted parameters may span lines, and the length limit of its lines
+    /// (for [`atfota_at::Framer::multiline_command`]): `%CMNG` on the SLM, none on the NL668.
+    pub fn multiline_command(&self) -> Option<(&'static str, usize)> {
+        match self {
+            Self::Slm(_) => Some(("%CMNG", cmng::MAX_LINE_LEN)),
+            Self::Nl668(_) => None,
         }
     }
 

@@ -1,5 +1,7 @@
 //! The Nordic Serial LTE Modem profile (`nrf9160-slm`): `AT#XFOTA`,
-//! `AT#XRESET`, `AT#XSLMVER` and the identification commands.
+//! `AT#XRESET`, `AT#XSLMVER` and the identification commands, plus the modem
+//! commands it passes through (`+CFUN`, `+CGSN` in [`super::nrf91`], `%CMNG`
+//! in [`super::cmng`]).
 //!
 //! Owns argument rules and URC wording of spec/nordic-xfota.md; the engine
 //! does the work. Never reports a password or a URL's credentials.
@@ -9,7 +11,8 @@ use atfota_image::ImageKind;
 use atfota_net::{HttpSource, Source};
 use atfota_storage::NorFlash;
 
-use super::{Ctx, KEY_MODEM_VERSION, cme_for};
+use super::nrf91::{ModeChange, ModemState};
+use super::{Conditions, Ctx, KEY_MODEM_VERSION, cme_for};
 use crate::engine::DownloadRequest;
 use crate::event::{Event, FailKind, Failure, UpgradeResult};
 
@@ -19,11 +22,23 @@ const MANUFACTURER: &str = "Nordic Semiconductor ASA";
 const MODEL: &str = "nRF9160-SICA";
 const XFOTA_TEST: &str = "#XFOTA: (0,1,2,8,9),<file_url>,<sec_tag>,<apn>";
 
-/// The Nordic SLM profile (stateless: everything lives in the engine).
-#[derive(Debug, Default)]
-pub struct Slm;
+/// The Nordic SLM profile: the modem's functional mode and identity; the rest lives in the engine.
+#[derive(Debug)]
+pub struct Slm {
+    modem: ModemState,
+}
 
 impl Slm {
+    /// The profile of a device started under `conditions` (IMEI, boot mode).
+    pub fn new(conditions: &Conditions) -> Self {
+        Self { modem: ModemState::new(conditions) }
+    }
+
+    /// A boot: the functional mode goes back to the boot default.
+    pub fn on_boot(&mut self) {
+        self.modem.boot();
+    }
+
     /// Executes one command.
     pub fn execute<F: NorFlash>(&mut self, cmd: &Command, ctx: &mut Ctx<'_, F>) -> Response {
         // The modem firmware is not in the settings store on a real module: an
@@ -49,6 +64,8 @@ impl Slm {
                 Response::ok()
             }
             ("#XFOTA", Op::Set(args)) => self.xfota(args, ctx),
+            ("%CMNG", Op::Set(args)) => super::cmng::execute(args, self.modem.mode().is_online(), ctx.engine),
+            ("+CFUN" | "+CGSN", _) => self.modem_command(cmd, ctx),
             ("#XFOTA", Op::Test) => Response::ok().with_line(XFOTA_TEST),
             _ => Response::error(),
         }
@@ -77,6 +94,13 @@ impl Slm {
             0 => ctx.engine.cancel(),
             8 => ctx.engine.erase_secondary(),
             1 => match self.app_request(args) {
+                Ok(_) if !self.modem.mode().is_online() => {
+                    // As on the real modem: accepted, then the download fails for want of a network.
+                    let why = "the modem is offline (AT+CFUN=1 connects it)";
+                    ctx.engine.report_failure(Failure::new(FailKind::Network, why));
+                    ctx.system.events_after_response = true;
+                    return Response::ok();
+                }
                 Ok(req) => ctx.engine.start_download(req),
                 Err(resp) => return resp,
             },
@@ -91,6 +115,17 @@ impl Slm {
                 Response::cme(cme_for(&e))
             }
         }
+    }
+
+    /// `+CFUN` and `+CGSN`; going offline ends a running download (its bytes are kept).
+    fn modem_command<F: NorFlash>(&mut self, cmd: &Command, ctx: &mut Ctx<'_, F>) -> Response {
+        let Some((response, change)) = self.modem.execute(cmd) else { return Response::error() };
+        if change == ModeChange::WentOffline
+            && ctx.engine.interrupt(Failure::new(FailKind::Network, "the modem went offline (AT+CFUN)"))
+        {
+            ctx.system.events_after_response = true;
+        }
+        response
     }
 
     /// Checks `1,<file_url>[,<sec_tag>[,<apn>]]` and builds the request.
@@ -152,7 +187,7 @@ mod tests {
 
     #[test]
     fn urcs_follow_the_nordic_table() {
-        let mut p = Slm;
+        let mut p = Slm::new(&Conditions::default());
         let fail = |kind| Failure::new(kind, "x");
         let cases = [
             (Event::Progress(42), vec!["#XFOTA: 1,0,42"]),
