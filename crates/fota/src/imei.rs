@@ -148,6 +148,7 @@ mod tests {
         assert!(Imei::from_serial(MAX_SERIAL).is_some());
         assert_eq!(Imei::from_serial(MAX_SERIAL + 1), None);
         assert_eq!(Some(Imei::default()), Imei::from_serial(0));
+        assert_eq!(Imei::default().as_str(), "352656100000002", "the documented default");
         assert_eq!(Imei::default().to_string().parse(), Ok(Imei::default()));
     }
 
