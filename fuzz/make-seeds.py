@@ -27,7 +27,7 @@ def testdata(*path):
 
 
 def at_line():
-    # Control byte: bit 0 multiline strings, bit 1 short limit (control >> 2 bytes).
+    # Control byte: bit 0 AT%CMNG multi-line strings, bit 1 short limit (control >> 2 bytes).
     seeds = {
         'basic': b'\x00AT\r\nATE0V1\r\nATS3=13;&F;Z\r\nATS3?\r\n',
         'extended': b'\x00AT+CMEE=1;#XFOTA=1,"http://h/a.bin",,"apn"\r\nAT+CMEE?;+CMEE=?\r\n',

@@ -221,10 +221,57 @@ fn tcp_listens_only_where_told_and_keeps_output_for_the_first_client() {
 }
 
 #[test]
+fn the_imei_is_fixed_per_device_and_boot_offline_starts_at_cfun_0() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("dev");
+    let mut m = Modem::start(&data, &["--boot-offline"]);
+    assert_eq!(m.ok("AT+CFUN?"), ["+CFUN: 0"]);
+    let imei = m.ok("AT+CGSN").remove(0);
+    assert!(imei.len() == 15 && imei.bytes().all(|b| b.is_ascii_digit()), "{imei}");
+    m.ok("AT+CFUN=1");
+    m.ok("AT#XRESET");
+    m.urc("Ready");
+    assert_eq!(m.ok("AT+CFUN?"), ["+CFUN: 0"], "every boot starts offline");
+    m.stop();
+    let toml = data.join("device.toml");
+    assert!(std::fs::read_to_string(&toml).unwrap().contains(&format!("imei = \"{imei}\"")));
+
+    let mut m = Modem::start(&data, &[]);
+    assert_eq!(m.ok("AT+CFUN?"), ["+CFUN: 1"], "without the option the emulator boots online");
+    assert_eq!(m.ok("AT+CGSN"), [imei]);
+    m.stop();
+
+    // A device made before IMEIs existed gets one, once.
+    let old: String = std::fs::read_to_string(&toml)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with("imei"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&toml, old).unwrap();
+    let mut m = Modem::start(&data, &[]);
+    let new = m.ok("AT+CGSN").remove(0);
+    m.stop();
+    assert!(std::fs::read_to_string(&toml).unwrap().contains(&format!("imei = \"{new}\"")));
+    let mut m = Modem::start(&data, &[]);
+    assert_eq!(m.ok("AT+CGSN"), [new]);
+    m.stop();
+}
+
+#[test]
 fn help_documents_the_contract_and_bad_options_fail_clearly() {
     let out = Command::new(exe()).args(["modem", "--help"]).output().unwrap();
     let help = String::from_utf8(out.stdout).unwrap();
-    for opt in ["--data", "--profile", "--listen", "--trust", "--slot-size", "--fail-self-test", "Ready"] {
+    for opt in [
+        "--data",
+        "--profile",
+        "--listen",
+        "--trust",
+        "--slot-size",
+        "--fail-self-test",
+        "--boot-offline",
+        "Ready",
+    ] {
         assert!(help.contains(opt), "--help lacks {opt}:\n{help}");
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -233,6 +280,7 @@ fn help_documents_the_contract_and_bad_options_fail_clearly() {
         (vec!["--listen", "udp:1"], "expected stdio"),
         (vec!["--slot-size", "12"], "slot-size"),
         (vec!["--trust", "/nonexistent.pem"], "nonexistent.pem"),
+        (vec!["--profile", "nl668", "--boot-offline"], "only the nrf9160-slm profile"),
     ] {
         let out = Command::new(exe())
             .args(["modem", "--data"])

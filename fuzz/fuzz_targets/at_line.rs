@@ -12,7 +12,8 @@ use atfota_at::{Arg, Command, Frame, Framer, MAX_LINE_LEN, Op, parse_line, quote
 use atfota_fuzz::input;
 use libfuzzer_sys::fuzz_target;
 
-/// Control byte bit: treat CR/LF inside quotes as content (the SLM's certificate mode).
+/// Control byte bit: `AT%CMNG` lines keep CR/LF inside quotes and get a longer limit (the SLM's
+/// certificate mode).
 const MULTILINE: u8 = 0x01;
 /// Control byte bit: a short line limit, so the overflow paths are reached cheaply.
 const SHORT_LIMIT: u8 = 0x02;
@@ -21,10 +22,15 @@ fuzz_target!(|data: &[u8]| {
     let ([control], bytes) = input::header::<1>(data);
     let max_len = if control & SHORT_LIMIT != 0 { usize::from(control >> 2) } else { MAX_LINE_LEN };
     let multiline = control & MULTILINE != 0;
-    let mut framer = Framer::new(max_len).multiline_strings(multiline);
+    let cmng_len = max_len.saturating_mul(2);
+    let mut framer = Framer::new(max_len);
+    if multiline {
+        framer = framer.multiline_command("%CMNG", cmng_len);
+    }
     for &byte in bytes {
         if let Some(Frame::Line(line)) = framer.push(byte) {
-            check_line(&line, max_len, multiline);
+            let cmng = multiline && line.get(..7).is_some_and(|p| p.eq_ignore_ascii_case("AT%CMNG"));
+            check_line(&line, if cmng { cmng_len } else { max_len }, cmng);
             if let Ok(commands) = parse_line(&line) {
                 commands.iter().for_each(check_command);
             }

@@ -55,7 +55,7 @@ impl Setup {
     /// Powers a device of this setup on over `flash` (a power cycle when it was running).
     pub fn power_on_flash(&self, flash: SimFlash, layout: Layout) -> Result<Modem<SimFlash>, ModemError> {
         let config = EngineConfig { fail_self_test: self.fail_self_test, ..EngineConfig::default() };
-        let conditions = Conditions { incoming_call_at: self.incoming_call_at };
+        let conditions = Conditions { incoming_call_at: self.incoming_call_at, ..Conditions::default() };
         Modem::power_on_with(flash, layout, self.profile, config, conditions)
     }
 }

@@ -59,6 +59,11 @@ pub struct Args {
     /// and AT#XFOTA=9), in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 3000)]
     modem_erase_ms: u64,
+    /// nrf9160-slm: start every boot offline (AT+CFUN? answers 0), as the real modem does,
+    /// instead of online; the host connects it with AT+CFUN=1. Credentials (AT%CMNG) can be
+    /// written only while offline.
+    #[arg(long)]
+    boot_offline: bool,
 }
 
 /// Bytes per second of the emulated 2G link.
@@ -109,12 +114,18 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         "--incoming-call-at emulates a voice call: only the nl668 profile has one (this device is {})",
         dir.profile
     );
+    anyhow::ensure!(
+        !a.boot_offline || dir.profile == ProfileKind::Nrf9160Slm,
+        "--boot-offline emulates the nRF91's +CFUN: only the nrf9160-slm profile has it (this device is {})",
+        dir.profile
+    );
     log::info!(
-        "{} device in {} ({}; slot {} bytes)",
+        "{} device in {} ({}; slot {} bytes; IMEI {})",
         dir.profile,
         dir.path.display(),
         if dir.created { "factory-fresh" } else { "existing" },
-        dir.config.slot_size
+        dir.config.slot_size,
+        dir.imei()
     );
     let net = atfota_net::Options {
         recv_timeout: Duration::from_secs_f64(a.recv_timeout),
@@ -129,7 +140,11 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             fail_self_test: a.fail_self_test,
             modem_erase_time: Duration::from_millis(a.modem_erase_ms),
         },
-        conditions: Conditions { incoming_call_at: a.incoming_call_at },
+        conditions: Conditions {
+            incoming_call_at: a.incoming_call_at,
+            imei: Some(dir.imei()),
+            boot_offline: a.boot_offline,
+        },
     };
     atfota_device::run(dir, run)?;
     Ok(())

@@ -30,6 +30,6 @@ pub mod format;
 pub mod framer;
 pub mod parse;
 
-pub use format::{CmeError, CmeeMode, Final, Response, line, quote};
+pub use format::{CmeError, CmeeMode, Final, Response, line, quote, quote_multiline};
 pub use framer::{Frame, Framer, MAX_LINE_LEN};
 pub use parse::{Arg, ArgError, Args, Command, Op, ParseError, parse_line};

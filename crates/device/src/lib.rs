@@ -5,6 +5,7 @@
 //! [`DataDir`] is its persistent state (flash kept in a file).
 
 mod datadir;
+mod identity;
 mod modem;
 mod run;
 mod transport;

@@ -84,6 +84,10 @@ impl<F: NorFlash> Modem<F> {
         conditions: Conditions,
     ) -> Result<Self, ModemError> {
         let profile = Profile::new(kind, conditions);
+        let mut framer = Framer::new(MAX_LINE_LEN);
+        if let Some((name, max_len)) = profile.multiline_command() {
+            framer = framer.multiline_command(name, max_len);
+        }
         let mut modem = Self {
             echo: profile.default_echo(),
             cmee: profile.default_cmee(),
@@ -91,7 +95,7 @@ impl<F: NorFlash> Modem<F> {
             engine: None,
             layout,
             config,
-            framer: Framer::new(MAX_LINE_LEN),
+            framer,
             out: Vec::new(),
             actions: VecDeque::new(),
             boots: 0,
@@ -120,7 +124,7 @@ impl<F: NorFlash> Modem<F> {
             let end = match frame {
                 Frame::Line(line) => self.execute_line(&line),
                 Frame::TooLong => {
-                    log::warn!("command line longer than {MAX_LINE_LEN} bytes refused");
+                    log::warn!("command line longer than its limit refused");
                     self.respond(&Response::error());
                     LineEnd::Next
                 }
@@ -285,8 +289,9 @@ impl<F: NorFlash> Modem<F> {
                 break;
             }
         }
-        // Events raised by the command (cancel's 1,2,0) go out before its final result.
-        let reset_by_event = self.drain_events();
+        // Events raised by the command (cancel's 1,2,0) go out before its final result, unless
+        // they report what happened after it was accepted (a download that cannot start).
+        let mut reset_by_event = !system.events_after_response && self.drain_events();
         let response = Response { lines, result };
         if let Some(after) = system.defer {
             self.deferred = Some(response.render(self.cmee).into_bytes());
@@ -294,6 +299,7 @@ impl<F: NorFlash> Modem<F> {
             return LineEnd::Deferred;
         }
         self.respond(&response);
+        reset_by_event |= system.events_after_response && self.drain_events();
         if (system.reset && result == Final::Ok) || reset_by_event { LineEnd::Reset } else { LineEnd::Next }
     }
 
@@ -393,6 +399,7 @@ impl<F: NorFlash> Modem<F> {
             self.framer.reset();
             self.deferred = None;
             self.backlog.clear();
+            self.profile.on_boot();
             self.echo = self.profile.default_echo();
             self.cmee = self.profile.default_cmee();
             self.out.extend_from_slice(atfota_at::line(self.profile.banner()).as_bytes());

@@ -295,7 +295,8 @@ fn http_errors_fail_the_download() {
 fn a_new_image_that_fails_its_self_test_is_reverted() {
     let image = app_image("8.0.0", 300 * KIB, 12);
     let (_d, peer) = serve(&[("app.bin", &image)]);
-    let (mut dev, _) = Dev::with(1024 * 1024, &[], EngineConfig { fail_self_test: true, ..EngineConfig::default() });
+    let (mut dev, _) =
+        Dev::with(1024 * 1024, &[], EngineConfig { fail_self_test: true, ..EngineConfig::default() });
     let out = dev.send(&start(&peer.url("app.bin")));
     assert!(out.ends_with("\r\n#XFOTA: 4,0\r\n"), "{out:?}");
     let out = dev.send("AT#XRESET");

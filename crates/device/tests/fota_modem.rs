@@ -64,7 +64,13 @@ fn package() -> &'static [u8] {
 fn big_package() -> &'static [u8] {
     static PKG: OnceLock<Vec<u8>> = OnceLock::new();
     PKG.get_or_init(|| {
-        package_between(&factory_modem_firmware(), new_firmware(), NEW_VERSION, Compression::None, &SigningKey::development())
+        package_between(
+            &factory_modem_firmware(),
+            new_firmware(),
+            NEW_VERSION,
+            Compression::None,
+            &SigningKey::development(),
+        )
     })
 }
 

@@ -101,7 +101,7 @@ fn gtset_is_stored_in_non_volatile_settings() {
 fn an_incoming_call_breaks_the_download_unless_callbreak_is_set() {
     let image = app_image("1.2.0", 900 * KIB, 22);
     let (_d, peer) = serve(&[("pkg.bin", &image)]);
-    let mut dev = quiet(Conditions { incoming_call_at: Some(30) });
+    let mut dev = quiet(Conditions { incoming_call_at: Some(30), ..Conditions::default() });
     let url = peer.url("pkg.bin");
     let out = dev.send(&gtota_http(&url));
     let l = lines(&out);

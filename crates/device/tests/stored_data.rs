@@ -127,8 +127,12 @@ fn the_secondary_slot_is_refused_to_erase_and_downloads_while_a_revert_is_possib
     let mut flash = dev.power_off();
     // Boot with a failing self-test: the new image runs on trial, unconfirmed;
     // the old one waits in the secondary slot for the revert.
-    let (mut engine, report) =
-        Engine::power_on(&mut flash, layout, &EngineConfig { fail_self_test: true, ..EngineConfig::default() }).unwrap();
+    let (mut engine, report) = Engine::power_on(
+        &mut flash,
+        layout,
+        &EngineConfig { fail_self_test: true, ..EngineConfig::default() },
+    )
+    .unwrap();
     assert!(engine.self_test_failed(), "{report:?}");
     assert!(matches!(engine.erase_secondary(), Err(CommandError::Protected(_))));
     let req = atfota_fota::DownloadRequest {

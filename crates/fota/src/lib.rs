@@ -5,8 +5,10 @@
 //! [`Event`]s to poll. [`Profile`] turns AT commands into engine calls and
 //! events into the profile's URCs.
 
+pub mod credentials;
 mod engine;
 mod event;
+pub mod imei;
 pub mod profile;
 mod slot;
 mod target;
@@ -14,4 +16,5 @@ pub mod trust;
 
 pub use engine::{Action, CommandError, DownloadRequest, Engine, EngineConfig, EngineError};
 pub use event::{Event, FailKind, Failure, UpgradeResult};
-pub use profile::{Conditions, Ctx, Profile, ProfileKind, SystemRequest};
+pub use imei::Imei;
+pub use profile::{Conditions, Ctx, FunctionalMode, Profile, ProfileKind, SystemRequest};

@@ -47,6 +47,9 @@ impl CmeError {
     pub const CMNG_NO_ACCESS: Self = Self(514);
     /// 515 (nRF91 `%CMNG`): the credential store is full.
     pub const CMNG_MEMORY_FULL: Self = Self(515);
+    /// 518 (nRF91 `%CMNG`): writing or deleting is not allowed while the modem is online
+    /// (`+CFUN=1`).
+    pub const CMNG_NOT_ALLOWED_ACTIVE: Self = Self(518);
     /// 519 (nRF91 `%CMNG`): a credential with that sec_tag and type already exists.
     pub const CMNG_ALREADY_EXISTS: Self = Self(519);
     /// 527 (nRF91 `%CMNG`): the credential content is malformed.
@@ -86,6 +89,7 @@ const TABLE: &[(u16, &str)] = &[
     (513, "not found"),
     (514, "no access"),
     (515, "memory full"),
+    (518, "not allowed in active state"),
     (519, "already exists"),
     (527, "invalid content"),
 ];
@@ -115,6 +119,7 @@ mod tests {
             (CmeError::CMNG_NOT_FOUND, "not found"),
             (CmeError::CMNG_NO_ACCESS, "no access"),
             (CmeError::CMNG_MEMORY_FULL, "memory full"),
+            (CmeError::CMNG_NOT_ALLOWED_ACTIVE, "not allowed in active state"),
             (CmeError::CMNG_ALREADY_EXISTS, "already exists"),
             (CmeError::CMNG_INVALID_CONTENT, "invalid content"),
             (CmeError(9999), "unknown"),

@@ -20,10 +20,22 @@ pub fn line(text: &str) -> String {
 
 /// A 27.007 string parameter: double-quoted, with `"`, `\` and control characters as `\HH`.
 pub fn quote(s: &str) -> String {
+    quote_with(s, false)
+}
+
+/// Like [`quote`], but CR and LF go out as they are: how the nRF91 sends a stored PEM back
+/// (`%CMNG: ...,"-----BEGIN CERTIFICATE-----<CR><LF>MIIB..."`). A framer with
+/// [`crate::Framer::multiline_command`] for the command reads such a string back unchanged.
+pub fn quote_multiline(s: &str) -> String {
+    quote_with(s, true)
+}
+
+fn quote_with(s: &str, keep_line_breaks: bool) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     for c in s.chars() {
-        if matches!(c, '"' | '\\') || c.is_ascii_control() {
+        let line_break = keep_line_breaks && matches!(c, '\r' | '\n');
+        if matches!(c, '"' | '\\') || (c.is_ascii_control() && !line_break) {
             // Writing to a String cannot fail.
             let _ = write!(out, "\\{:02X}", u32::from(c));
         } else {
@@ -189,6 +201,27 @@ mod tests {
         ];
         for (input, want) in cases {
             assert_eq!(quote(input), want, "input {input:?}");
+        }
+    }
+
+    #[test]
+    fn quote_multiline_keeps_line_breaks_only() {
+        assert_eq!(quote_multiline("a\r\nb\nc"), "\"a\r\nb\nc\"");
+        assert_eq!(quote_multiline("\"\\\t\u{0}"), "\"\\22\\5C\\09\\00\"");
+    }
+
+    proptest! {
+        #[test]
+        fn quote_multiline_survives_framer_and_parser(text in "[ -~\r\n\t]{0,200}") {
+            let line = format!("AT%CMNG=0,1,0,{}\r\n", quote_multiline(&text));
+            let mut framer = crate::Framer::default().multiline_command("%CMNG", 1024);
+            let frames: Vec<_> = line.bytes().filter_map(|b| framer.push(b)).collect();
+            let [crate::Frame::Line(framed)] = frames.as_slice() else {
+                return Err(TestCaseError::fail(format!("frames {frames:?}")));
+            };
+            let commands = crate::parse_line(framed).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let crate::Op::Set(args) = &commands[0].op else { return Err(TestCaseError::fail("not a set")) };
+            prop_assert_eq!(args.string(3), Ok(Some(text.as_str())));
         }
     }
 

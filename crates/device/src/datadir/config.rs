@@ -33,6 +33,9 @@ pub struct DeviceConfig {
     /// Settings store size in bytes (absent: [`LEGACY_SETTINGS_SIZE`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub settings_size: Option<u32>,
+    /// The IMEI (15 digits); written at creation, or once at open by a build that has it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub imei: Option<String>,
     /// The modem firmware's partitions (absent: the device has none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub modem: Option<ModemConfig>,
@@ -59,6 +62,7 @@ impl DeviceConfig {
             write_size,
             slot_size,
             settings_size: None,
+            imei: None,
             modem: None,
         }
     }

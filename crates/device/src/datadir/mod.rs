@@ -1,7 +1,8 @@
 //! The device's data directory: what survives a power cycle.
 //!
 //! Owns the directory's files and their creation: `device.toml` (the
-//! hardware, fixed when the device is made: see [`config`]) and `flash.bin`
+//! hardware, fixed when the device is made — profile, flash geometry, IMEI,
+//! partitions: see [`config`]) and `flash.bin`
 //! (the emulated NOR flash, everything else: images, boot state, settings,
 //! modem firmware). A missing or empty directory becomes a factory-fresh
 //! device, built under a temporary name beside it and renamed into place,
@@ -14,7 +15,7 @@ mod factory;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use atfota_fota::{ProfileKind, trust};
+use atfota_fota::{Imei, ProfileKind, trust};
 use atfota_image::TrustedKey;
 use atfota_storage::{FileFlash, FlashError, Geometry, Layout, Settings};
 use sha2::{Digest, Sha256};
@@ -115,11 +116,18 @@ impl DataDir {
         Ok(dir)
     }
 
+    /// The device's IMEI (from `device.toml`, checked when the directory was opened).
+    pub fn imei(&self) -> Imei {
+        // `open` made sure the config holds a valid IMEI: the default is never reached.
+        self.config.imei.as_deref().and_then(|s| s.parse().ok()).unwrap_or_default()
+    }
+
     /// Makes a device in a temporary directory beside `path`, then renames
     /// it into place: either the whole device appears, or nothing does.
     fn create(path: &Path, opts: &OpenOptions) -> Result<Self, DataDirError> {
         let profile = opts.profile.unwrap_or(ProfileKind::Nrf9160Slm);
-        let config = new_config(profile, opts)?;
+        let mut config = new_config(profile, opts)?;
+        config.imei = Some(crate::identity::generate_imei().to_string());
         let layout = layout_for(&config)?;
         let geometry = Geometry::new(config.sector_size, config.write_size, layout.capacity())
             .map_err(|e| DataDirError::Flash(e.to_string()))?;
@@ -167,8 +175,9 @@ impl DataDir {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(half_made(path)),
             Err(source) => return Err(DataDirError::Io { path: cfg_path, source }),
         };
-        let config: DeviceConfig = toml::from_str(&text)
+        let mut config: DeviceConfig = toml::from_str(&text)
             .map_err(|e| DataDirError::Config { path: cfg_path.clone(), reason: e.to_string() })?;
+        crate::identity::ensure_imei(&cfg_path, &mut config)?;
         let profile: ProfileKind = config
             .profile
             .parse()

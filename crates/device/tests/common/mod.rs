@@ -52,6 +52,11 @@ impl Dev {
         Self::build(ProfileKind::Nrf9160Slm, Conditions::default(), slot_size, keys, config)
     }
 
+    /// A factory-fresh Nordic SLM (1 MiB slots) under `conditions` (IMEI, boot mode).
+    pub fn slm(conditions: Conditions) -> (Self, String) {
+        Self::build(ProfileKind::Nrf9160Slm, conditions, 1024 * 1024, &[], EngineConfig::default())
+    }
+
     /// A factory-fresh Fibocom NL668 (1 MiB slots) under emulated `conditions`.
     pub fn nl668(conditions: Conditions) -> (Self, String) {
         Self::build(ProfileKind::Nl668, conditions, 1024 * 1024, &[], EngineConfig::default())

@@ -167,6 +167,19 @@ impl<F: NorFlash> Engine<F> {
         &self.settings
     }
 
+    /// The settings store and the flash under it, for a profile-level store that writes
+    /// several keys in one atomic batch (the `%CMNG` credential store).
+    pub fn settings_mut(&mut self) -> (&mut Settings, &mut F) {
+        (&mut self.settings, &mut self.flash)
+    }
+
+    /// Reports a download that could not even start (the modem is offline) as failed, without
+    /// touching a running download or its stored bytes.
+    pub fn report_failure(&mut self, failure: Failure) {
+        log::warn!("download not started: {failure}");
+        self.events.push_back(Event::DownloadFailed(failure));
+    }
+
     /// Stores a profile-level setting durably.
     pub fn set_setting(&mut self, key: &str, value: &[u8]) -> Result<(), CommandError> {
         self.settings.set(&mut self.flash, key, value).map_err(|e| CommandError::Storage(e.to_string()))

@@ -5,7 +5,9 @@
 //! framing (`\r\n`): the AT layer does that. Dispatch is an enum rather
 //! than a trait object so the engine can stay generic over its flash.
 
+mod cmng;
 mod nl668;
+mod nrf91;
 mod slm;
 
 use std::fmt;
@@ -16,6 +18,9 @@ use atfota_storage::NorFlash;
 
 use crate::engine::{CommandError, Engine};
 use crate::event::Event;
+use crate::imei::Imei;
+
+pub use nrf91::FunctionalMode;
 
 /// Settings key of the modem firmware version string.
 pub const KEY_MODEM_VERSION: &str = "modem.version";
@@ -79,6 +84,10 @@ pub struct SystemRequest {
     /// The command takes this long on the device: its final response (and
     /// every later command) waits until then.
     pub defer: Option<std::time::Duration>,
+    /// Send the URCs of the events this command raised after its final result, not before:
+    /// they report what happened after the command was accepted (a download that could not
+    /// start because the modem is offline).
+    pub events_after_response: bool,
 }
 
 /// A profile's view of the device while it executes one command.
@@ -94,6 +103,11 @@ pub struct Ctx<'a, F: NorFlash> {
 pub struct Conditions {
     /// An incoming call rings when a download reaches this percentage.
     pub incoming_call_at: Option<u8>,
+    /// The device's IMEI (`AT+CGSN`); `None` gives [`Imei::default`].
+    pub imei: Option<Imei>,
+    /// nrf9160-slm: every boot starts offline (`+CFUN: 0`, as the real modem) instead of in
+    /// normal operation (`+CFUN: 1`).
+    pub boot_offline: bool,
 }
 
 /// A device profile.
@@ -110,7 +124,7 @@ impl Profile {
     /// The profile of `kind` under emulated `conditions`.
     pub fn new(kind: ProfileKind, conditions: Conditions) -> Self {
         match kind {
-            ProfileKind::Nrf9160Slm => Self::Slm(slm::Slm),
+            ProfileKind::Nrf9160Slm => Self::Slm(slm::Slm::new(&conditions)),
             ProfileKind::Nl668 => Self::Nl668(nl668::Nl668::new(conditions)),
         }
     }
@@ -148,6 +162,23 @@ impl Profile {
         }
     }
 
+    /// A boot happened (power-on or reset): state that lives in RAM goes back to its default.
+    pub fn on_boot(&mut self) {
+        match self {
+            Self::Slm(p) => p.on_boot(),
+            Self::Nl668(_) => {}
+        }
+    }
+
+    /// The command whose quoted parameters may span lines, and the length limit of its lines
+    /// (for [`atfota_at::Framer::multiline_command`]): `%CMNG` on the SLM, none on the NL668.
+    pub fn multiline_command(&self) -> Option<(&'static str, usize)> {
+        match self {
+            Self::Slm(_) => Some(("%CMNG", cmng::MAX_LINE_LEN)),
+            Self::Nl668(_) => None,
+        }
+    }
+
     /// Executes one command that the AT layer did not handle itself.
     pub fn execute<F: NorFlash>(&mut self, cmd: &Command, ctx: &mut Ctx<'_, F>) -> Response {
         match self {
@@ -169,7 +200,7 @@ impl Profile {
 /// The usual `+CME ERROR` for an engine refusal.
 pub(crate) fn cme_for(e: &CommandError) -> CmeError {
     match e {
-        CommandError::Unsupported(_) => CmeError::OPERATION_NOT_SUPPORTED,
+        CommandError::Unsupported(_) | CommandError::NoModemFirmware => CmeError::OPERATION_NOT_SUPPORTED,
         CommandError::Storage(_) => CmeError::MEMORY_FAILURE,
         _ => CmeError::OPERATION_NOT_ALLOWED,
     }

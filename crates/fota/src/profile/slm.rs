@@ -1,5 +1,7 @@
 //! The Nordic Serial LTE Modem profile (`nrf9160-slm`): `AT#XFOTA`,
-//! `AT#XRESET`, `AT#XSLMVER` and the identification commands.
+//! `AT#XRESET`, `AT#XSLMVER` and the identification commands, plus the modem
+//! commands it passes through (`+CFUN`, `+CGSN` in [`super::nrf91`], `%CMNG`
+//! in [`super::cmng`]).
 //!
 //! Owns argument rules and URC wording of spec/nordic-xfota.md; the engine
 //! does the work. Never reports a password or a URL's credentials.
@@ -9,7 +11,8 @@ use atfota_download::{HttpSource, Source};
 use atfota_image::ImageKind;
 use atfota_storage::NorFlash;
 
-use super::{Ctx, KEY_MODEM_VERSION, cme_for};
+use super::nrf91::{ModeChange, Radio};
+use super::{Conditions, Ctx, KEY_MODEM_VERSION, cme_for};
 use crate::engine::DownloadRequest;
 use crate::event::{Event, FailKind, Failure, UpgradeResult};
 
@@ -21,11 +24,23 @@ const XFOTA_TEST: &str = "#XFOTA: (0,1,2,8,9),<file_url>,<sec_tag>,<apn>";
 /// `AT#XFOTA=9` gives up (`ERROR`) on an erase longer than this, as Nordic's host tools do.
 pub const ERASE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
 
-/// The Nordic SLM profile (stateless: everything lives in the engine).
-#[derive(Debug, Default)]
-pub struct Slm;
+/// The Nordic SLM profile: the modem's functional mode and identity; the rest lives in the engine.
+#[derive(Debug)]
+pub struct Slm {
+    radio: Radio,
+}
 
 impl Slm {
+    /// The profile of a device started under `conditions` (IMEI, boot mode).
+    pub fn new(conditions: &Conditions) -> Self {
+        Self { radio: Radio::new(conditions) }
+    }
+
+    /// A boot: the functional mode goes back to the boot default.
+    pub fn on_boot(&mut self) {
+        self.radio.boot();
+    }
+
     /// Executes one command.
     pub fn execute<F: NorFlash>(&mut self, cmd: &Command, ctx: &mut Ctx<'_, F>) -> Response {
         match (cmd.name.as_str(), &cmd.op) {
@@ -52,6 +67,8 @@ impl Slm {
                 Response::ok()
             }
             ("#XFOTA", Op::Set(args)) => self.xfota(args, ctx),
+            ("%CMNG", Op::Set(args)) => super::cmng::execute(args, self.radio.mode().is_online(), ctx.engine),
+            ("+CFUN" | "+CGSN", _) => self.modem_command(cmd, ctx),
             ("#XFOTA", Op::Test) => Response::ok().with_line(XFOTA_TEST),
             _ => Response::error(),
         }
@@ -86,6 +103,13 @@ impl Slm {
             1 | 2 => {
                 let kind = if op == 1 { ImageKind::McubootApp } else { ImageKind::ModemDelta };
                 match self.request(op, kind, args) {
+                    Ok(_) if !self.radio.mode().is_online() => {
+                        // As on the real modem: accepted, then the download fails for want of a network.
+                        let why = "the modem is offline (AT+CFUN=1 connects it)";
+                        ctx.engine.report_failure(Failure::new(FailKind::Network, why));
+                        ctx.system.events_after_response = true;
+                        return Response::ok();
+                    }
                     Ok(req) => ctx.engine.start_download(req),
                     Err(resp) => return resp,
                 }
@@ -99,6 +123,17 @@ impl Slm {
                 Response::cme(cme_for(&e))
             }
         }
+    }
+
+    /// `+CFUN` and `+CGSN`; going offline ends a running download (its bytes are kept).
+    fn modem_command<F: NorFlash>(&mut self, cmd: &Command, ctx: &mut Ctx<'_, F>) -> Response {
+        let Some((response, change)) = self.radio.execute(cmd) else { return Response::error() };
+        if change == ModeChange::WentOffline
+            && ctx.engine.interrupt(Failure::new(FailKind::Network, "the modem went offline (AT+CFUN)"))
+        {
+            ctx.system.events_after_response = true;
+        }
+        response
     }
 
     /// Checks `<op>,<file_url>[,<sec_tag>[,<apn>]]` and builds the request.
@@ -196,7 +231,7 @@ mod tests {
 
     #[test]
     fn urcs_follow_the_nordic_table() {
-        let mut p = Slm;
+        let mut p = Slm::new(&Conditions::default());
         let fail = |kind| Failure::new(kind, "x");
         let cases = [
             (Event::Progress(42), vec!["#XFOTA: 1,0,42"]),
