@@ -297,8 +297,10 @@ fn the_bad_input_table() {
     }
 }
 
-/// Every log record of this test binary (tests that look at it run one at a time).
-static LOG: Mutex<Vec<String>> = Mutex::new(Vec::new());
+/// Every log record of this test binary, with the thread that wrote it: other tests run
+/// (and download, which ureq traces byte by byte) at the same time, so a test reads only
+/// its own thread's records (the harness runs transfers on the test's thread).
+static LOG: Mutex<Vec<(std::thread::ThreadId, String)>> = Mutex::new(Vec::new());
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 struct Capture;
@@ -309,7 +311,7 @@ impl log::Log for Capture {
     }
     fn log(&self, record: &log::Record<'_>) {
         let line = format!("{} {} {}", record.level(), record.target(), record.args());
-        LOG.lock().unwrap_or_else(PoisonError::into_inner).push(line);
+        LOG.lock().unwrap_or_else(PoisonError::into_inner).push((std::thread::current().id(), line));
     }
     fn flush(&self) {}
 }
@@ -336,7 +338,15 @@ fn no_credential_reaches_the_log_even_at_trace_level() {
     dev.send_bytes(write_cmd(9, 3, "c0ffee11zz").as_bytes());
     dev.send("AT+CFUN=1");
     dev.send_bytes(write_cmd(9, 3, psk).as_bytes());
-    let log = LOG.lock().unwrap_or_else(PoisonError::into_inner).join("\n");
+    let me = std::thread::current().id();
+    let log = LOG
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .iter()
+        .filter(|(t, _)| *t == me)
+        .map(|(_, l)| l.as_str())
+        .collect::<Vec<_>>()
+        .join("\n");
     assert!(log.contains("AT%CMNG refused"), "the capture works:\n{log}");
     let key_lines = key.lines().filter(|l| !l.starts_with("-----"));
     for secret in key_lines.chain(["c0ffee11", "identity-9", "hunter2", "%%"]) {
