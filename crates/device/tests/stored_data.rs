@@ -137,11 +137,11 @@ fn the_secondary_slot_is_refused_to_erase_and_downloads_while_a_revert_is_possib
     assert!(matches!(engine.erase_secondary(), Err(CommandError::Protected(_))));
     let req = atfota_fota::DownloadRequest {
         kind: atfota_image::ImageKind::McubootApp,
-        source: atfota_net::Source::Http(atfota_net::HttpSource {
-            url: atfota_net::parse_http_url(&peer.url("app.bin")).unwrap(),
-            ca_certs: Vec::new(),
-        }),
+        source: atfota_net::Source::Http(atfota_net::HttpSource::new(
+            atfota_net::parse_http_url(&peer.url("app.bin")).unwrap(),
+        )),
         identity: "app test".into(),
+        sec_tag: None,
     };
     assert!(matches!(engine.start_download(req), Err(CommandError::Protected(_))));
     drop(engine);

@@ -12,8 +12,10 @@
 
 mod ftp;
 mod source;
+mod tls;
 mod transfer;
 
 pub use ftp::{FtpShown, FtpSource, parse_ftp_server};
 pub use source::{HttpSource, Redacted, Source, UrlError, check_http_url, parse_http_url, redacted};
+pub use tls::{ClientIdentity, KeyKind, TlsCredentials};
 pub use transfer::{FailureClass, Outcome, Resume, StartInfo, TransferError};

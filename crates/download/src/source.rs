@@ -10,6 +10,7 @@ use std::fmt;
 use url::Url;
 
 use crate::ftp::FtpSource;
+use crate::tls::TlsCredentials;
 
 /// A place to download a firmware image from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,13 +22,21 @@ pub enum Source {
     Ftp(FtpSource),
 }
 
-/// An HTTP or HTTPS file, with the CA certificates HTTPS trusts.
+/// An HTTP or HTTPS file, with what HTTPS trusts and presents.
 #[derive(Clone, PartialEq, Eq)]
 pub struct HttpSource {
     /// The file's URL, as returned by [`parse_http_url`].
     pub url: Url,
-    /// DER-encoded root certificates; `https` trusts exactly these (no built-in roots).
-    pub ca_certs: Vec<Vec<u8>>,
+    /// For `https`: the root CAs trusted (exactly these, no built-in roots) and the client
+    /// identity for mutual TLS.
+    pub tls: TlsCredentials,
+}
+
+impl HttpSource {
+    /// A plain source for `url` (no TLS credentials: `https` then fails to verify).
+    pub fn new(url: Url) -> Self {
+        Self { url, tls: TlsCredentials::default() }
+    }
 }
 
 /// Why a URL cannot be downloaded from.
@@ -126,7 +135,7 @@ impl fmt::Debug for HttpSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HttpSource")
             .field("url", &format_args!("{}", redacted(&self.url)))
-            .field("ca_certs", &self.ca_certs.len())
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -172,7 +181,7 @@ mod tests {
         let url = parse_http_url("https://user:secret@host:8443/fw.bin?token=abc").unwrap();
         let shown = redacted(&url).to_string();
         assert_eq!(shown, "https://host:8443/fw.bin?…");
-        let source = HttpSource { url, ca_certs: vec![vec![0x30]] };
+        let source = HttpSource { url, tls: TlsCredentials { roots: vec![vec![0x30]], client: None } };
         let debug = format!("{source:?}");
         assert!(!debug.contains("secret") && !debug.contains("user") && !debug.contains("abc"));
         let ipv6 = parse_http_url("http://[::1]/f").unwrap();

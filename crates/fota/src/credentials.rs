@@ -14,6 +14,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use atfota_download::{ClientIdentity, TlsCredentials};
 use atfota_storage::{MAX_VALUE_LEN, NorFlash, Settings, SettingsError};
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::{PemObject, SectionKind};
@@ -220,17 +221,9 @@ impl fmt::Debug for ClientKey {
     }
 }
 
-/// The structure of a private key's DER.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum KeyFormat {
-    /// PKCS#8 `PrivateKeyInfo` (PEM `PRIVATE KEY`).
-    Pkcs8,
-    /// SEC1 `ECPrivateKey` (PEM `EC PRIVATE KEY`).
-    Sec1,
-    /// PKCS#1 `RSAPrivateKey` (PEM `RSA PRIVATE KEY`).
-    Pkcs1,
-}
+/// The structure of a private key's DER (the download vocabulary's, so the
+/// TLS client takes it as it is).
+pub use atfota_download::KeyKind as KeyFormat;
 
 /// Why a credential operation was refused; nothing changed.
 #[derive(Debug, thiserror::Error)]
@@ -428,6 +421,47 @@ pub fn tls_material(settings: &Settings, sec_tag: SecTag) -> Result<TlsMaterial,
     Ok(material)
 }
 
+/// The seam between the credential store and TLS: what an HTTPS download
+/// with `sec_tag` trusts (the sec_tag's root CAs, never the system's) and
+/// presents (its client certificate and key, for servers that ask), or why
+/// the sec_tag cannot serve one — a sentence for the log, naming the fix.
+pub fn tls_credentials(settings: &Settings, sec_tag: SecTag) -> Result<TlsCredentials, String> {
+    let m = match tls_material(settings, sec_tag) {
+        Ok(m) => m,
+        Err(CredentialError::EmptySecTag { .. }) => TlsMaterial::default(),
+        Err(e) => return Err(e.to_string()),
+    };
+    if m.ca_certs.is_empty() {
+        return Err(if m.has_psk || m.has_psk_identity {
+            format!(
+                "sec_tag {sec_tag} holds a PSK but no root CA certificate: TLS-PSK is not supported \
+                 (rustls has none); store the server's root CA as type 0 (AT%CMNG=0,{sec_tag},0,\"<PEM>\")"
+            )
+        } else {
+            format!(
+                "sec_tag {sec_tag} holds no root CA certificate: store the server's root CA as type 0 \
+                 (AT%CMNG=0,{sec_tag},0,\"<PEM>\") while the modem is offline (AT+CFUN=4)"
+            )
+        });
+    }
+    let client = match (m.client_chain.is_empty(), m.client_key) {
+        (false, Some(key)) => Some(ClientIdentity {
+            chain: m.client_chain,
+            key_kind: key.format(),
+            key_der: key.der().to_vec(),
+        }),
+        (true, None) => None,
+        (false, None) | (true, Some(_)) => {
+            log::warn!(
+                "sec_tag {sec_tag} holds a client certificate or a client key but not both: \
+                 no client certificate will be presented"
+            );
+            None
+        }
+    };
+    Ok(TlsCredentials { roots: m.ca_certs, client })
+}
+
 /// Checks that `content` is what `kind` requires: PEM certificate(s) that parse as X.509 for
 /// types 0 and 1, one unencrypted PEM private key for type 2, an even number of hex digits for
 /// a PSK, printable ASCII for a PSK identity.
@@ -502,6 +536,7 @@ fn private_key(content: &str) -> Result<ClientKey, CredentialError> {
         KeyFormat::Pkcs8 => pkcs8::PrivateKeyInfoRef::try_from(der.as_slice()).is_ok(),
         KeyFormat::Sec1 => sec1::EcPrivateKey::try_from(der.as_slice()).is_ok(),
         KeyFormat::Pkcs1 => is_rsa_private_key(&der),
+        _ => false,
     };
     if !parses {
         return Err(invalid("the key's DER does not have the structure its PEM label announces"));

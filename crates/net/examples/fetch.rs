@@ -38,8 +38,10 @@ fn fetch() -> Result<(), Box<dyn std::error::Error>> {
     let source = if url.get(..6).is_some_and(|s| s.eq_ignore_ascii_case("ftp://")) {
         Source::Ftp(ftp_source(&url[6..])?)
     } else {
-        let ca_certs = args.next().map(std::fs::read).transpose()?.into_iter().collect();
-        Source::Http(HttpSource { url: parse_http_url(&url)?, ca_certs })
+        let roots = args.next().map(std::fs::read).transpose()?.into_iter().collect();
+        let mut source = HttpSource::new(parse_http_url(&url)?);
+        source.tls.roots = roots;
+        Source::Http(source)
     };
     let existing = if resume_wanted { std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0) } else { 0 };
     let resume = (existing > 0).then_some(Resume { offset: existing, validator: None });

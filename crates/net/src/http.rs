@@ -19,9 +19,10 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::Instant;
 
-use atfota_download::{HttpSource, Outcome, Resume, StartInfo, check_http_url, redacted};
+use atfota_download::{HttpSource, KeyKind, Outcome, Resume, StartInfo, check_http_url, redacted};
+use base64::Engine as _;
 use ureq::http::Response;
-use ureq::tls::{Certificate, RootCerts, TlsConfig, TlsProvider};
+use ureq::tls::{Certificate, ClientCert, PrivateKey, RootCerts, TlsConfig, TlsProvider};
 use ureq::{Agent, Body};
 use url::Url;
 
@@ -47,7 +48,7 @@ pub(crate) fn download_http(
 ) -> Result<Outcome, DownloadError> {
     check_http_url(&source.url)?;
     opts.check()?;
-    if source.url.scheme() == "https" && source.ca_certs.is_empty() {
+    if source.url.scheme() == "https" && source.tls.roots.is_empty() {
         return Err(DownloadError::NoCaCertificates);
     }
     let resume = resume.cloned().unwrap_or_default();
@@ -128,7 +129,7 @@ impl Run<'_> {
                         return Err(DownloadError::TooManyRedirects(self.opts.max_redirects));
                     }
                     redirects += 1;
-                    url = follow(&url, location, &self.source.ca_certs)?;
+                    url = follow(&url, location, &self.source.tls.roots)?;
                     log::debug!("redirect {redirects} to {}", redacted(&url));
                 }
                 Verdict::Body { start, length } => {
@@ -212,12 +213,37 @@ impl Drop for Detach<'_> {
 }
 
 /// The ureq agent for one download: our timeouts, our roots, no automatic anything.
+/// One agent per download: its TLS configuration (the source's roots, and its client
+/// identity for mutual TLS; TLS 1.2 and 1.3, rustls with ring) is built here, once.
 fn agent(source: &HttpSource, opts: &Options) -> Agent {
     let roots: Vec<Certificate<'static>> =
-        source.ca_certs.iter().map(|der| Certificate::from_der(der).to_owned()).collect();
+        source.tls.roots.iter().map(|der| Certificate::from_der(der).to_owned()).collect();
+    let client = source.tls.client.as_ref().map(|id| {
+        let chain: Vec<Certificate<'static>> =
+            id.chain.iter().map(|der| Certificate::from_der(der).to_owned()).collect();
+        // ureq names a key's encoding only through its PEM label (its `KeyKind` is private).
+        let label = match id.key_kind {
+            KeyKind::Sec1 => "EC PRIVATE KEY",
+            KeyKind::Pkcs1 => "RSA PRIVATE KEY",
+            _ => "PRIVATE KEY",
+        };
+        let pem = format!(
+            "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+            base64::engine::general_purpose::STANDARD.encode(&id.key_der)
+        );
+        match PrivateKey::from_pem(pem.as_bytes()) {
+            Ok(key) => Some(ClientCert::new_with_certs(&chain, key)),
+            Err(e) => {
+                log::warn!("the client key cannot be used ({e}); no client certificate will be presented");
+                None
+            }
+        }
+    });
+    let client = client.flatten();
     let tls = TlsConfig::builder()
         .provider(TlsProvider::Rustls)
         .root_certs(RootCerts::Specific(Arc::new(roots)))
+        .client_cert(client)
         .build();
     Agent::config_builder()
         .http_status_as_error(false)

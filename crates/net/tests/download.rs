@@ -39,7 +39,9 @@ fn http(url: &str) -> Source {
 }
 
 fn https(url: &str, ca_certs: Vec<Vec<u8>>) -> Source {
-    Source::Http(HttpSource { url: parse_http_url(url).unwrap(), ca_certs })
+    let mut source = HttpSource::new(parse_http_url(url).unwrap());
+    source.tls.roots = ca_certs;
+    Source::Http(source)
 }
 
 /// Short timeouts so failures show up in well under a second.
@@ -525,7 +527,7 @@ fn request_carries_identity_encoding_and_the_query() {
 #[test]
 fn invalid_sources_and_options_fail_before_any_request() {
     let (_dir, peer, _) = serve(10);
-    let mut source = HttpSource { url: parse_http_url(&peer.url("fw.bin")).unwrap(), ca_certs: Vec::new() };
+    let mut source = HttpSource::new(parse_http_url(&peer.url("fw.bin")).unwrap());
     source.url.set_path("/");
     let err = Recorder::default().run_source(&Source::Http(source), None, &fast()).unwrap_err();
     assert!(matches!(err, DownloadError::Url(_)), "{err}");

@@ -10,11 +10,13 @@
 pub mod ftp;
 mod head;
 pub mod http;
+pub mod pki;
 pub mod proxy;
 mod relay;
 pub mod tls;
 
 pub use ftp::{FtpPeer, Retrieval};
 pub use http::{HttpPeer, RequestLog};
+pub use pki::{Leaf, TestCa, Validity};
 pub use proxy::{Fault, FaultProxy};
-pub use tls::TlsProxy;
+pub use tls::{ServerTls, TlsProxy};

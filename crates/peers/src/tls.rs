@@ -8,12 +8,13 @@
 //! never accept a non-loopback connection or persist the keys it makes.
 
 use std::io::{self, Read, Write};
-use std::net::{IpAddr, Ipv4Addr, Shutdown, SocketAddr, TcpStream};
+use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpStream};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType};
 use rustls::ServerConnection;
-use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+
+use crate::pki::{Leaf, PkiError, TestCa, Validity};
 
 use crate::relay::{Relay, Shared, UPSTREAM_CONNECT};
 
@@ -32,10 +33,20 @@ impl TlsProxy {
         Self::start_for_names(upstream, &["localhost", "127.0.0.1"])
     }
 
-    /// Starts a front whose certificate names exactly `names` (DNS names or IP literals).
+    /// Starts a front whose certificate names exactly `names` (DNS names or IP literals),
+    /// signed by a CA of its own.
     pub fn start_for_names(upstream: SocketAddr, names: &[&str]) -> io::Result<Self> {
-        let (config, ca_der) = server_config(names).map_err(io::Error::other)?;
-        let config = Arc::new(config);
+        let ca = TestCa::new("atfota test CA").map_err(io::Error::other)?;
+        let leaf = ca.server(names, Validity::Current).map_err(io::Error::other)?;
+        let mut proxy = Self::start_with(upstream, &ServerTls { leaf, client_ca: None, tls12_only: false })?;
+        proxy.ca_der = ca.cert_der().to_vec();
+        Ok(proxy)
+    }
+
+    /// Starts a front presenting `tls` (certificates from a [`TestCa`] of the caller's).
+    pub fn start_with(upstream: SocketAddr, tls: &ServerTls) -> io::Result<Self> {
+        let config = Arc::new(server_config(tls).map_err(io::Error::other)?);
+        let ca_der = Vec::new();
         let relay = Relay::start("tls-proxy", move |index, client, shared| {
             if let Err(e) = handle(client, upstream, Arc::clone(&config), shared) {
                 log::debug!("tls proxy connection {index} ended: {e}");
@@ -44,7 +55,8 @@ impl TlsProxy {
         Ok(Self { relay, ca_der })
     }
 
-    /// The CA certificate (DER) that signed the server certificate.
+    /// The CA certificate (DER) that signed the server certificate (empty when the caller
+    /// brought its own, see [`TlsProxy::start_with`]).
     pub fn ca_der(&self) -> &[u8] {
         &self.ca_der
     }
@@ -70,38 +82,39 @@ impl TlsProxy {
     }
 }
 
-/// A fresh CA, a server certificate for `names` signed by it, and the rustls config using it.
-fn server_config(
-    names: &[&str],
-) -> Result<(rustls::ServerConfig, Vec<u8>), Box<dyn std::error::Error + Send + Sync>> {
-    let ca_key = KeyPair::generate()?;
-    let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params.distinguished_name.push(DnType::CommonName, "atfota test CA");
-    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    let ca_cert = ca_params.self_signed(&ca_key)?;
-    let issuer = Issuer::new(ca_params, ca_key);
+/// How a TLS front presents itself and whom it lets in.
+#[derive(Clone, Debug)]
+pub struct ServerTls {
+    /// Its certificate and key.
+    pub leaf: Leaf,
+    /// Require a client certificate signed by this CA (DER): mutual TLS.
+    pub client_ca: Option<Vec<u8>>,
+    /// Offer only TLS 1.2 (rustls has no older versions to offer).
+    pub tls12_only: bool,
+}
 
-    let key = KeyPair::generate()?;
-    let mut params = CertificateParams::new(Vec::<String>::new())?;
-    params.distinguished_name.push(DnType::CommonName, names.first().copied().unwrap_or("peer"));
-    for name in names {
-        params.subject_alt_names.push(match name.parse::<IpAddr>() {
-            Ok(ip) => SanType::IpAddress(ip),
-            Err(_) => SanType::DnsName((*name).try_into()?),
-        });
-    }
-    let cert = params.signed_by(&key, &issuer)?;
-
+/// The rustls server configuration for `tls`.
+fn server_config(tls: &ServerTls) -> Result<rustls::ServerConfig, PkiError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_no_client_auth()
-        .with_single_cert(
-            vec![cert.der().clone()],
-            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
-        )?;
-    Ok((config, ca_cert.der().to_vec()))
+    let versions: &[&rustls::SupportedProtocolVersion] =
+        if tls.tls12_only { &[&rustls::version::TLS12] } else { rustls::ALL_VERSIONS };
+    let builder = rustls::ServerConfig::builder_with_provider(Arc::clone(&provider))
+        .with_protocol_versions(versions)?;
+    let builder = match &tls.client_ca {
+        Some(ca) => {
+            let mut roots = rustls::RootCertStore::empty();
+            roots.add(CertificateDer::from(ca.clone()))?;
+            let verifier =
+                rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                    .build()?;
+            builder.with_client_cert_verifier(verifier)
+        }
+        None => builder.with_no_client_auth(),
+    };
+    Ok(builder.with_single_cert(
+        vec![CertificateDer::from(tls.leaf.cert_der.clone())],
+        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(tls.leaf.key_der.clone())),
+    )?)
 }
 
 /// Serves one client: this thread carries client to upstream, a helper the other way.

@@ -27,6 +27,7 @@ use atfota_download::{Outcome, Resume, Source, StartInfo, TransferError};
 use atfota_image::{ImageKind, ImageVersion, TrustedKey};
 use atfota_storage::{Geometry, NorFlash, Settings};
 
+use crate::credentials;
 use crate::event::{Event, Failure};
 use crate::target::{AppTarget, ModemTarget, TargetKind};
 
@@ -51,6 +52,8 @@ pub struct DownloadRequest {
     pub source: Source,
     /// Identifies the transfer for resuming (URL and file, never a password).
     pub identity: String,
+    /// The credential set an `https` download trusts and presents (`AT%CMNG`).
+    pub sec_tag: Option<u32>,
 }
 
 /// Work for the IO shell.
@@ -229,14 +232,15 @@ impl<F: NorFlash> Engine<F> {
         self.next_id += 1;
         let resume_from = resume.as_ref().map_or(0, |r| r.offset);
         log::info!("download {id} starts at byte {resume_from}");
+        let source = self.with_tls(req.source, req.sec_tag);
         let mut session = Session::new(id, req.kind, target, resume_from, self.verifier(target));
         if erase_first {
             log::info!("the modem scratch area holds an earlier package: erasing it first");
-            session.waiting = Some((req.source, resume));
+            session.waiting = Some((source, resume));
             self.events.push_back(Event::ErasePending);
             self.actions.push_back(Action::Timer { id, after: self.config.modem_erase_time });
         } else {
-            self.actions.push_back(Action::Start { id, source: req.source, resume });
+            self.actions.push_back(Action::Start { id, source, resume });
         }
         self.session = Some(session);
         Ok(())
@@ -274,6 +278,27 @@ impl<F: NorFlash> Engine<F> {
         modem.check_start(&mut self.flash)?;
         record::forget(&mut self.settings, &mut self.flash).map_err(CommandError::Storage)?;
         modem.erase_scratch(&mut self.flash)
+    }
+
+    /// Fills an `https` source with what its sec_tag holds (the one place the
+    /// credential store meets TLS). A sec_tag that cannot serve is logged
+    /// with its fix and leaves the source without roots: the transfer then
+    /// fails to verify the server (`#XFOTA: 1,1,1`) before a byte is stored.
+    fn with_tls(&self, source: Source, sec_tag: Option<u32>) -> Source {
+        let Source::Http(mut http) = source else { return source };
+        if http.url.scheme() != "https" {
+            return Source::Http(http);
+        }
+        let resolved = match sec_tag.map(|t| credentials::SecTag::try_from(i64::from(t))) {
+            Some(Ok(tag)) => credentials::tls_credentials(&self.settings, tag),
+            Some(Err(e)) => Err(e.to_string()),
+            None => Err("an https download needs a sec_tag".to_string()),
+        };
+        match resolved {
+            Ok(tls) => http.tls = tls,
+            Err(why) => log::warn!("the https download cannot be verified: {why}"),
+        }
+        Source::Http(http)
     }
 
     /// Refuses a download for `target` while any update waits for activation

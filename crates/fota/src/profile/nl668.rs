@@ -172,7 +172,8 @@ fn request(args: &Args) -> Result<DownloadRequest, (CmeError, String)> {
         return Ok(DownloadRequest {
             kind: ImageKind::McubootApp,
             identity: format!("nl668 {parsed}"),
-            source: Source::Http(HttpSource { url: parsed, ca_certs: Vec::new() }),
+            source: Source::Http(HttpSource::new(parsed)),
+            sec_tag: None,
         });
     }
     let (Some(file), Some(user), Some(pass)) = (file, user, pass) else {
@@ -192,6 +193,7 @@ fn request(args: &Args) -> Result<DownloadRequest, (CmeError, String)> {
             user: user.to_string(),
             password: pass.to_string(),
         }),
+        sec_tag: None,
     })
 }
 

@@ -163,19 +163,16 @@ impl Slm {
             return Err(bad("<apn> longer than 63 bytes"));
         }
         let parsed = atfota_download::parse_http_url(url).map_err(|e| bad(&e.to_string()))?;
-        if parsed.scheme() == "https" {
-            if sec_tag.is_none() {
-                return Err(bad("https needs a <sec_tag>"));
-            }
-            // The credential store arrives with the HTTPS issue.
-            log::warn!("AT#XFOTA={op} refused: HTTPS downloads are not supported yet");
-            return Err(Response::cme(CmeError::OPERATION_NOT_SUPPORTED));
+        if parsed.scheme() == "https" && sec_tag.is_none() {
+            return Err(bad("https needs a <sec_tag>"));
         }
         let target = if kind == ImageKind::ModemDelta { "modem" } else { "app" };
         Ok(DownloadRequest {
             kind,
             identity: format!("{target} {parsed}"),
-            source: Source::Http(HttpSource { url: parsed, ca_certs: Vec::new() }),
+            // Checked to be in 0..=2147483647 above.
+            sec_tag: sec_tag.map(|t| t as u32),
+            source: Source::Http(HttpSource::new(parsed)),
         })
     }
 }
