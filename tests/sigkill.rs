@@ -619,8 +619,10 @@ impl Dev {
             .append(true)
             .open(log)
             .map_err(|e| format!("log {}: {e}", log.display()))?;
+        // Rounds alternate two images, so every other install is a downgrade: allowed here.
         let mut child = Command::new(exe())
-            .args(["modem", "--listen", "stdio", "--recv-timeout", "5", "--slot-size", SLOT_SIZE, "--data"])
+            .args(["modem", "--listen", "stdio", "--recv-timeout", "5", "--slot-size", SLOT_SIZE])
+            .args(["--allow-downgrade", "--data"])
             .arg(data)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

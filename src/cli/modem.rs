@@ -64,6 +64,10 @@ pub struct Args {
     /// written only while offline.
     #[arg(long)]
     boot_offline: bool,
+    /// Accept application images older than the running one (an equal version always
+    /// re-installs). Fixed when the device is created; the security counter floor holds anyway.
+    #[arg(long)]
+    allow_downgrade: bool,
 }
 
 /// Bytes per second of the emulated 2G link.
@@ -107,7 +111,13 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         }
         _ => None,
     };
-    let opts = OpenOptions { profile: a.profile, slot_size: a.slot_size, trust, modem_firmware };
+    let opts = OpenOptions {
+        profile: a.profile,
+        slot_size: a.slot_size,
+        trust,
+        modem_firmware,
+        allow_downgrade: a.allow_downgrade,
+    };
     let dir = DataDir::open(&a.data, &opts)?;
     anyhow::ensure!(
         a.incoming_call_at.is_none() || dir.profile == ProfileKind::Nl668,
@@ -139,6 +149,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         engine: EngineConfig {
             fail_self_test: a.fail_self_test,
             modem_erase_time: Duration::from_millis(a.modem_erase_ms),
+            allow_downgrade: dir.config.allow_downgrade,
         },
         conditions: Conditions {
             incoming_call_at: a.incoming_call_at,

@@ -64,7 +64,11 @@ fn the_bad_input_table() {
         ("URL without path", "AT#XFOTA=1,\"http://127.0.0.1\"".into(), Expect::Error),
         ("URL with only /", "AT#XFOTA=1,\"http://127.0.0.1/\"".into(), Expect::Error),
         ("https without sec_tag", "AT#XFOTA=1,\"https://127.0.0.1/good.bin\"".into(), Expect::Error),
-        ("https (not supported yet)", "AT#XFOTA=1,\"https://127.0.0.1/good.bin\",42".into(), Expect::Error),
+        (
+            "https with a sec_tag holding no CA",
+            "AT#XFOTA=1,\"https://127.0.0.1/good.bin\",42".into(),
+            Expect::Urc("#XFOTA: 1,1,1"),
+        ),
         ("URL longer than 255 bytes", format!("AT#XFOTA=1,\"{long_url}\""), Expect::Error),
         ("unterminated quote", "AT#XFOTA=1,\"http://127.0.0.1/good.bin".into(), Expect::Error),
         ("unquoted URL", "AT#XFOTA=1,http://127.0.0.1/good.bin".into(), Expect::Error),

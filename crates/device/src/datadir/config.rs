@@ -36,6 +36,9 @@ pub struct DeviceConfig {
     /// The IMEI (15 digits); written at creation, or once at open by a build that has it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub imei: Option<String>,
+    /// Images older than the running one may be installed (absent: refused).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_downgrade: bool,
     /// The modem firmware's partitions (absent: the device has none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub modem: Option<ModemConfig>,
@@ -63,6 +66,7 @@ impl DeviceConfig {
             slot_size,
             settings_size: None,
             imei: None,
+            allow_downgrade: false,
             modem: None,
         }
     }

@@ -49,6 +49,8 @@ pub struct OpenOptions {
     pub trust: Vec<TrustedKey>,
     /// The modem firmware a new device gets instead of the built-in one.
     pub modem_firmware: Option<ModemImage>,
+    /// A new device accepts images older than the running one.
+    pub allow_downgrade: bool,
 }
 
 /// An opened data directory, ready to power on.
@@ -213,7 +215,9 @@ impl DataDir {
 fn new_config(profile: ProfileKind, opts: &OpenOptions) -> Result<DeviceConfig, DataDirError> {
     let slot_size = opts.slot_size.unwrap_or(DEFAULT_SLOT_SIZE);
     check_slot_size(slot_size)?;
-    DeviceConfig::for_new_device(profile, slot_size, opts.modem_firmware.as_ref())
+    let mut config = DeviceConfig::for_new_device(profile, slot_size, opts.modem_firmware.as_ref())?;
+    config.allow_downgrade = opts.allow_downgrade;
+    Ok(config)
 }
 
 /// Refuses options that contradict what an existing device was made as.
@@ -234,6 +238,12 @@ fn check_reopen(
             "{} was created with --slot-size {}; it cannot change to {s} (use a new directory)",
             path.display(),
             config.slot_size
+        )));
+    }
+    if opts.allow_downgrade && !config.allow_downgrade {
+        return Err(DataDirError::Mismatch(format!(
+            "{} was created without --allow-downgrade; it is fixed when a device is made (use a new directory)",
+            path.display()
         )));
     }
     if let Some(fw) = &opts.modem_firmware {

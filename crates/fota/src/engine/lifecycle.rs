@@ -14,7 +14,7 @@ use super::record::{self, Pending};
 use super::{Engine, EngineConfig, EngineError};
 use crate::event::Event;
 use crate::slot::{self, SlotReader};
-use crate::target::{AppTarget, ModemTarget};
+use crate::target::{AppTarget, ModemTarget, rollback};
 use crate::trust;
 
 impl<F: NorFlash> Engine<F> {
@@ -30,15 +30,21 @@ impl<F: NorFlash> Engine<F> {
         config: &EngineConfig,
     ) -> Result<(Self, BootReport), EngineError> {
         let boot = Bootloader::new(flash.geometry(), layout)?;
-        let keys = {
+        let (keys, floor) = {
             let settings = Settings::open(&mut flash, layout.settings)
                 .map_err(|e| EngineError::Settings(e.to_string()))?;
-            trust::load(&settings)
+            (trust::load(&settings), rollback::floor(&settings))
         };
         let limit = u64::from(layout.primary.size);
         let report = boot.boot(&mut flash, &mut |flash, part| {
             let reader = SlotReader::new(flash, *part, limit);
-            atfota_image::verify_reader(reader, limit, &keys).map(|v| v.total_len).map_err(|e| e.to_string())
+            let v = atfota_image::verify_reader(reader, limit, &keys).map_err(|e| e.to_string())?;
+            // The floor guards what is about to be installed; the running image set it.
+            let installing = *part != layout.primary;
+            match rollback::counter_refusal(v.security_counter, floor).filter(|_| installing) {
+                Some(why) => Err(why),
+                None => Ok(v.total_len),
+            }
         })?;
         log_boot(&report);
         if let Some(parts) = layout.modem {
@@ -90,8 +96,21 @@ impl<F: NorFlash> Engine<F> {
             Some(false) => engine.self_test_failed = true,
             None => {}
         }
+        engine.raise_floor(report)?;
         engine.queue_result(report)?;
         Ok(engine)
+    }
+
+    /// A confirmed image's security counter becomes the device's floor. Done
+    /// at every boot that runs a confirmed (or never swapped) image, so a cut
+    /// between the confirm and this write is made good by the next boot.
+    fn raise_floor(&mut self, report: &BootReport) -> Result<(), EngineError> {
+        // An image on trial that passed its self-test has just been confirmed.
+        if !report.primary_valid || self.self_test_failed {
+            return Ok(());
+        }
+        let Some(counter) = self.app.running_counter(&mut self.flash, &self.keys) else { return Ok(()) };
+        rollback::raise(&mut self.settings, &mut self.flash, counter).map_err(EngineError::Settings)
     }
 
     /// Queues the result of the update `fota.pending` names, once known.

@@ -41,6 +41,8 @@ pub struct EngineConfig {
     /// Emulated time erasing the modem's scratch area takes (`#XFOTA: 2,0`
     /// to `3,0`, and `AT#XFOTA=9`).
     pub modem_erase_time: std::time::Duration,
+    /// Images older than the running one may be installed (`--allow-downgrade`).
+    pub allow_downgrade: bool,
 }
 
 /// A request to download and install an image.

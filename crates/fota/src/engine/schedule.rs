@@ -12,7 +12,7 @@ use atfota_storage::NorFlash;
 use super::session::{Session, flash_failure, judge_type};
 use super::{Action, Engine, record};
 use crate::event::{Event, FailKind, Failure};
-use crate::target::Verified;
+use crate::target::{Verified, rollback};
 
 impl<F: NorFlash> Engine<F> {
     pub(super) fn on_complete(&mut self, mut s: Session) {
@@ -39,17 +39,24 @@ impl<F: NorFlash> Engine<F> {
         judge_type(s, true)?;
         let verifier = std::mem::replace(&mut s.verifier, self.verifier(s.target));
         match verifier.finish(&self.keys)? {
-            Verified::App(image) => self.app.schedule(&mut self.flash, &mut self.settings, &image),
+            Verified::App(image) => self.schedule_app(&image),
             Verified::AppSecondPass(pass) => {
                 // A pure signature covers the whole image: read it back from the slot.
                 let image = self.app.second_pass(&mut self.flash, pass)?;
-                self.app.schedule(&mut self.flash, &mut self.settings, &image)
+                self.schedule_app(&image)
             }
             Verified::Delta(package) => match self.modem {
                 Some(m) => m.schedule(&mut self.flash, &mut self.settings, &package),
                 None => Err(Failure::new(FailKind::Mismatch, "this device has no modem firmware partitions")),
             },
         }
+    }
+
+    /// Anti-rollback, then the bootloader request.
+    fn schedule_app(&mut self, image: &atfota_image::VerifiedImage) -> Result<(), Failure> {
+        let floor = rollback::floor(&self.settings);
+        rollback::check(image, floor, self.app_version, self.config.allow_downgrade)?;
+        self.app.schedule(&mut self.flash, &mut self.settings, image)
     }
 
     /// Ends a download with a failure: keeps resumable bytes for transfer

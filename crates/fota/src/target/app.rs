@@ -118,6 +118,14 @@ impl AppTarget {
         self.area().erase_all(flash).map_err(|e| CommandError::Storage(e.to_string()))
     }
 
+    /// The security counter of the running image (verified again: it is read
+    /// from a slot that anything could have written).
+    pub fn running_counter<F: NorFlash>(&self, flash: &mut F, keys: &[TrustedKey]) -> Option<u32> {
+        let len = self.limit();
+        let reader = SlotReader::new(flash, *self.boot.primary(), len);
+        atfota_image::verify_reader(reader, len, keys).ok()?.security_counter
+    }
+
     /// The running image's self-test after a swap: true when it passed and
     /// is now confirmed. Only an image on trial is tested.
     pub fn self_test<F: NorFlash>(

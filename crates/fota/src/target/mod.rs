@@ -9,6 +9,7 @@
 
 mod app;
 mod modem;
+pub(crate) mod rollback;
 
 pub(crate) use app::AppTarget;
 pub(crate) use modem::ModemTarget;
