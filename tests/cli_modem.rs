@@ -293,17 +293,25 @@ fn help_documents_the_contract_and_bad_options_fail_clearly() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(needle), "{args:?}: {err}");
     }
-    // A flash file of the wrong size does not brick the device: it boots,
-    // says what happened, and answers AT (here nothing valid is left).
+    // A flash file of the wrong size is refused with both sizes named, and left as it was:
+    // never cut (a longer file may hold bytes the user wants) nor padded.
     let data = tmp.path().join("broken");
     let m = Modem::start(&data, &[]);
     m.stop();
-    let f = std::fs::OpenOptions::new().write(true).open(data.join("flash.bin")).unwrap();
-    f.set_len(12345).unwrap();
-    let mut m = Modem::start(&data, &[]);
-    assert_eq!(m.ok("AT+CGMR"), ["mfw_nrf9160_1.3.5"]);
-    assert_eq!(m.version(), "unknown");
-    let log = m.log();
-    assert!(log.contains("12345 bytes instead of") && !log.contains("panicked"), "{log}");
-    m.stop();
+    let size = std::fs::metadata(data.join("flash.bin")).unwrap().len();
+    for wrong in [12_345, size + 4096] {
+        let f = std::fs::OpenOptions::new().write(true).open(data.join("flash.bin")).unwrap();
+        f.set_len(wrong).unwrap();
+        let out =
+            Command::new(exe()).args(["modem", "--data"]).arg(&data).stdin(Stdio::null()).output().unwrap();
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(&format!("is {wrong} bytes but this device's flash is {size} bytes")), "{err}");
+        assert!(!err.contains("panicked"), "{err}");
+        assert_eq!(
+            std::fs::metadata(data.join("flash.bin")).unwrap().len(),
+            wrong,
+            "the file is left as it was"
+        );
+    }
 }

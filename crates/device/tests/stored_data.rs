@@ -149,3 +149,29 @@ fn the_secondary_slot_is_refused_to_erase_and_downloads_while_a_revert_is_possib
     assert_eq!(dev.boot(flash), "\r\nReady\r\n\r\n#XFOTA: 5,3\r\n");
     assert_eq!(version(&mut dev), "1.0.0");
 }
+
+#[test]
+fn a_lost_settings_store_installs_nothing_and_the_running_image_boots() {
+    let image = app_image("2.0.0", 200 * 1024, 9);
+    let (_d, peer) = serve(&[("app.bin", &image)]);
+    for garbage in [false, true] {
+        let (mut dev, _) = Dev::new();
+        downloaded(&mut dev, &peer.url("app.bin"));
+        // The settings (trusted keys, floor, pending result) are gone before the reset.
+        let mut f = dev.power_off();
+        let layout = dev.layout;
+        layout.settings.erase_all(&mut f).unwrap();
+        if garbage {
+            let junk: Vec<u8> =
+                (0..layout.settings.size).map(|i| (i.wrapping_mul(2_654_435_761) >> 7) as u8).collect();
+            layout.settings.write(&mut f, 0, &junk).unwrap();
+        }
+        assert_eq!(dev.boot(f), "\r\nReady\r\n", "garbage {garbage}: nothing installed, nothing reported");
+        assert_eq!(version(&mut dev), "1.0.0", "garbage {garbage}: the running image boots");
+        // The refused image stays refused; a new download works again from here.
+        assert_eq!(dev.send("AT#XRESET"), "\r\nOK\r\n\r\nReady\r\n");
+        downloaded(&mut dev, &peer.url("app.bin"));
+        assert_eq!(dev.send("AT#XRESET"), "\r\nOK\r\n\r\nReady\r\n\r\n#XFOTA: 5,0\r\n");
+        assert_eq!(version(&mut dev), "2.0.0");
+    }
+}

@@ -14,7 +14,7 @@ mod slot;
 mod target;
 pub mod trust;
 
-pub use engine::{Action, CommandError, DownloadRequest, Engine, EngineConfig, EngineError};
+pub use engine::{Action, CommandError, DownloadRequest, Engine, EngineConfig, EngineError, KEY_PROVISIONED};
 pub use event::{Event, FailKind, Failure, UpgradeResult};
 pub use imei::Imei;
 pub use profile::{Conditions, Ctx, FunctionalMode, Profile, ProfileKind, SystemRequest};

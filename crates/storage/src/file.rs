@@ -208,6 +208,10 @@ impl NorFlash for FileFlash {
         self.geometry
     }
 
+    fn sync(&mut self) -> Result<(), FlashError> {
+        FileFlash::sync(self)
+    }
+
     fn read(&mut self, offset: u32, buf: &mut [u8]) -> Result<(), FlashError> {
         rules::check_read(&self.geometry, offset, buf.len())?;
         self.file.read_exact_at(buf, u64::from(offset))?;

@@ -64,6 +64,13 @@ pub trait NorFlash {
     /// Erases `len` bytes at `offset` to [`ERASED`]; both must be multiples of
     /// the sector size.
     fn erase(&mut self, offset: u32, len: u32) -> Result<(), FlashError>;
+
+    /// Makes everything written so far survive a crash of the host (a file
+    /// backend: `fdatasync`). Real NOR flash and the simulator have nothing
+    /// to flush: each operation is durable when it returns.
+    fn sync(&mut self) -> Result<(), FlashError> {
+        Ok(())
+    }
 }
 
 impl<F: NorFlash + ?Sized> NorFlash for &mut F {
@@ -79,6 +86,9 @@ impl<F: NorFlash + ?Sized> NorFlash for &mut F {
     fn erase(&mut self, offset: u32, len: u32) -> Result<(), FlashError> {
         (**self).erase(offset, len)
     }
+    fn sync(&mut self) -> Result<(), FlashError> {
+        (**self).sync()
+    }
 }
 
 impl<F: NorFlash + ?Sized> NorFlash for Box<F> {
@@ -93,6 +103,9 @@ impl<F: NorFlash + ?Sized> NorFlash for Box<F> {
     }
     fn erase(&mut self, offset: u32, len: u32) -> Result<(), FlashError> {
         (**self).erase(offset, len)
+    }
+    fn sync(&mut self) -> Result<(), FlashError> {
+        (**self).sync()
     }
 }
 

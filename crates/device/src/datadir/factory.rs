@@ -7,7 +7,7 @@
 //! against them). It never opens files: the caller gives the flash.
 
 use atfota_boot::ModemUpdater;
-use atfota_fota::{ProfileKind, profile::KEY_MODEM_VERSION};
+use atfota_fota::{KEY_PROVISIONED, ProfileKind, profile::KEY_MODEM_VERSION};
 use atfota_image::{ImageVersion, SignOptions, SigningKey};
 use atfota_storage::{Layout, NorFlash, Settings};
 
@@ -56,17 +56,19 @@ pub fn provision_with<F: NorFlash + ?Sized>(
     let mut padded = image;
     padded.resize(padded.len().div_ceil(unit) * unit, 0xff);
     layout.primary.write(flash, 0, &padded).map_err(|e| e.to_string())?;
+    let mut settings = Settings::open(flash, layout.settings).map_err(|e| e.to_string())?;
     match layout.modem {
         Some(parts) => {
             let updater = ModemUpdater::new(flash.geometry(), parts).map_err(|e| e.to_string())?;
-            updater.provision(flash, &modem.bytes, &modem.version).map_err(|e| e.to_string())
+            updater.provision(flash, &modem.bytes, &modem.version).map_err(|e| e.to_string())?;
         }
         None => {
             // Devices without modem partitions keep the version in the settings, as they always did.
-            let mut settings = Settings::open(flash, layout.settings).map_err(|e| e.to_string())?;
-            settings.set(flash, KEY_MODEM_VERSION, modem.version.as_bytes()).map_err(|e| e.to_string())
+            settings.set(flash, KEY_MODEM_VERSION, modem.version.as_bytes()).map_err(|e| e.to_string())?;
         }
     }
+    // Last: a store holding it is this device's own (see `KEY_PROVISIONED`).
+    settings.set(flash, KEY_PROVISIONED, b"1").map_err(|e| e.to_string())
 }
 
 /// The factory application image: a deterministic body, version 1.0.0,

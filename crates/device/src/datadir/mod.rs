@@ -5,12 +5,16 @@
 //! partitions: see [`config`]) and `flash.bin`
 //! (the emulated NOR flash, everything else: images, boot state, settings,
 //! modem firmware). A missing or empty directory becomes a factory-fresh
-//! device, built under a temporary name beside it and renamed into place,
-//! so a process killed while making it leaves no half-made device. Never
-//! edits flash contents after provisioning: that is the firmware's job.
+//! device, built under a temporary name beside it and moved into place with
+//! `device.toml` last, so a process killed while making it leaves no
+//! half-made device. The directory is locked (`flock`, released by the
+//! kernel when the process dies) for as long as it is open: one process per
+//! device. Never edits flash contents after provisioning: that is the
+//! firmware's job.
 
 mod config;
 mod factory;
+mod lock;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -67,6 +71,8 @@ pub struct DataDir {
     pub flash: FileFlash,
     /// Whether this call made it (factory-fresh).
     pub created: bool,
+    /// The exclusive lock on the directory, held while this value lives.
+    _lock: lock::DirLock,
 }
 
 /// Why a data directory cannot be used.
@@ -95,18 +101,36 @@ pub enum DataDirError {
     /// The flash file or the settings in it are unusable.
     #[error("flash: {0}")]
     Flash(String),
+    /// Another process has the device open.
+    #[error("{0}")]
+    InUse(String),
 }
 
 impl DataDir {
-    /// Opens `path`, creating a factory-fresh device when it is missing or empty.
+    /// Opens `path`, creating a factory-fresh device when it is missing or
+    /// empty, and locks it for this process.
     pub fn open(path: &Path, opts: &OpenOptions) -> Result<Self, DataDirError> {
         let io = |source| DataDirError::Io { path: path.to_path_buf(), source };
-        let empty = match fs::read_dir(path) {
-            Ok(mut entries) => entries.next().is_none(),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
-            Err(e) => return Err(io(e)),
+        if !path.is_dir() {
+            fs::create_dir_all(path).map_err(io)?;
+            sync_parent(path);
+        }
+        let lock = lock::DirLock::acquire(path)?;
+        remove_stale_staging(path);
+        let has = |name: &str| path.join(name).exists();
+        let mut dir = if !has(CONFIG_FILE) && !has(FLASH_FILE) && is_empty(path).map_err(io)? {
+            Self::create(path, opts, lock)?
+        } else if !has(CONFIG_FILE) && has(FLASH_FILE) && only_ours(path).map_err(io)? {
+            // Killed between moving flash.bin in and device.toml (the commit): never used.
+            log::warn!(
+                "{}: a device was being created when its process stopped; creating it again",
+                path.display()
+            );
+            fs::remove_file(path.join(FLASH_FILE)).map_err(io)?;
+            Self::create(path, opts, lock)?
+        } else {
+            Self::open_existing(path, opts, lock)?
         };
-        let mut dir = if empty { Self::create(path, opts)? } else { Self::open_existing(path, opts)? };
         if !opts.trust.is_empty() {
             let mut settings = Settings::open(&mut dir.flash, dir.layout.settings)
                 .map_err(|e| DataDirError::Flash(e.to_string()))?;
@@ -124,21 +148,22 @@ impl DataDir {
         self.config.imei.as_deref().and_then(|s| s.parse().ok()).unwrap_or_default()
     }
 
-    /// Makes a device in a temporary directory beside `path`, then renames
-    /// it into place: either the whole device appears, or nothing does.
-    fn create(path: &Path, opts: &OpenOptions) -> Result<Self, DataDirError> {
+    /// Makes a device in a staging directory beside `path` (unique to this
+    /// process), then moves its files into the locked `path`: `flash.bin`
+    /// first, `device.toml` last — the commit. A process killed at any point
+    /// leaves no device, or a `flash.bin` alone, which the next start makes again.
+    fn create(path: &Path, opts: &OpenOptions, lock: lock::DirLock) -> Result<Self, DataDirError> {
         let profile = opts.profile.unwrap_or(ProfileKind::Nrf9160Slm);
         let mut config = new_config(profile, opts)?;
         config.imei = Some(crate::identity::generate_imei().to_string());
         let layout = layout_for(&config)?;
         let geometry = Geometry::new(config.sector_size, config.write_size, layout.capacity())
             .map_err(|e| DataDirError::Flash(e.to_string()))?;
-        let staging = staging_path(path)?;
+        let staging = staging_path(path, std::process::id())?;
         let io = |p: &Path| {
             let p = p.to_path_buf();
             move |source| DataDirError::Io { path: p, source }
         };
-        let _ = fs::remove_dir_all(&staging);
         fs::create_dir_all(&staging).map_err(io(&staging))?;
         let made = (|| {
             let mut flash = FileFlash::create(&staging.join(FLASH_FILE), geometry)
@@ -151,26 +176,21 @@ impl DataDir {
             let text = toml::to_string(&config)
                 .map_err(|e| DataDirError::Config { path: path.join(CONFIG_FILE), reason: e.to_string() })?;
             write_synced(&staging.join(CONFIG_FILE), text.as_bytes())?;
-            // An empty directory in the way (the user made it, or it was left by
-            // a start that failed) is replaced; anything else was refused earlier.
-            if path.exists() {
-                fs::remove_dir(path).map_err(io(path))?;
+            for name in [FLASH_FILE, CONFIG_FILE] {
+                fs::rename(staging.join(name), path.join(name)).map_err(io(path))?;
+                sync_dir(path);
             }
-            fs::rename(&staging, path).map_err(io(path))?;
-            sync_parent(path);
             Ok(())
         })();
-        if let Err(e) = made {
-            let _ = fs::remove_dir_all(&staging);
-            return Err(e);
-        }
+        let _ = fs::remove_dir_all(&staging);
+        made?;
         let flash = FileFlash::open(&path.join(FLASH_FILE), geometry)
             .map_err(|e| DataDirError::Flash(e.to_string()))?;
         log::info!("created a factory-fresh {profile} device in {}", path.display());
-        Ok(Self { path: path.to_path_buf(), config, profile, layout, flash, created: true })
+        Ok(Self { path: path.to_path_buf(), config, profile, layout, flash, created: true, _lock: lock })
     }
 
-    fn open_existing(path: &Path, opts: &OpenOptions) -> Result<Self, DataDirError> {
+    fn open_existing(path: &Path, opts: &OpenOptions, lock: lock::DirLock) -> Result<Self, DataDirError> {
         let cfg_path = path.join(CONFIG_FILE);
         let text = match fs::read_to_string(&cfg_path) {
             Ok(t) => t,
@@ -192,22 +212,24 @@ impl DataDir {
         let flash_path = path.join(FLASH_FILE);
         let flash = match FileFlash::open(&flash_path, geometry) {
             Err(FlashError::SizeMismatch { expected, found }) => {
-                // A damaged flash file must not brick the device: the missing
-                // part reads as erased (or the excess is dropped), and the
-                // bootloader then boots whatever image still validates.
-                log::error!(
-                    "{}: {found} bytes instead of {expected}; resizing it (missing bytes read as erased) \
-                     and booting whatever image still validates",
-                    flash_path.display()
-                );
-                resize_erased(&flash_path, found, expected)
-                    .map_err(|source| DataDirError::Io { path: flash_path.clone(), source })?;
-                FileFlash::open(&flash_path, geometry)
+                return Err(DataDirError::Flash(format!(
+                    "{} is {found} bytes but this device's flash is {expected} bytes ({}); \
+                     it is refused rather than cut or padded, so no byte you may want is lost. \
+                     Restore the file from a copy of this device, or remove {} to start over \
+                     with a factory-fresh device",
+                    flash_path.display(),
+                    if found < expected {
+                        "too short: truncated or not this device's"
+                    } else {
+                        "too long: not this device's"
+                    },
+                    path.display()
+                )));
             }
             other => other,
         }
         .map_err(|e| DataDirError::Flash(e.to_string()))?;
-        Ok(Self { path: path.to_path_buf(), config, profile, layout, flash, created: false })
+        Ok(Self { path: path.to_path_buf(), config, profile, layout, flash, created: false, _lock: lock })
     }
 }
 
@@ -269,27 +291,60 @@ fn check_reopen(
     Ok(())
 }
 
-/// A directory with files but no `device.toml`: a device whose creation was
-/// interrupted by an earlier build (this one renames complete devices into place).
+/// A directory with files but no `device.toml`, and not just the `flash.bin`
+/// a killed creation leaves (which is made again): not a device, and nothing
+/// here touches files it does not know.
 fn half_made(path: &Path) -> DataDirError {
     DataDirError::Mismatch(format!(
-        "{dir} holds files but no {CONFIG_FILE}: it is not a device. If an atfota process was \
-         stopped while creating a device there, nothing in it was ever used: remove the directory \
-         (rm -r {dir}) and start again to get a factory-fresh device; otherwise pass an empty or \
-         missing directory to --data",
+        "{dir} holds files but no {CONFIG_FILE}: it is not an atfota device, and its files are \
+         left alone. Pass an empty or missing directory to --data for a new device (or, if an \
+         older atfota was stopped while creating a device there, remove the directory: rm -r {dir})",
         dir = path.display()
     ))
 }
 
-/// `<parent>/.<name>.creating`: where a device is made before it is renamed into place.
-fn staging_path(path: &Path) -> Result<PathBuf, DataDirError> {
+/// `<parent>/.<name>.creating-<pid>`: where this process makes a device
+/// before moving its files into place.
+fn staging_path(path: &Path, pid: u32) -> Result<PathBuf, DataDirError> {
     let name = path.file_name().ok_or_else(|| {
         DataDirError::Mismatch(format!("{}: --data needs a directory name, not a root", path.display()))
     })?;
     let mut staged = std::ffi::OsString::from(".");
     staged.push(name);
-    staged.push(".creating");
+    staged.push(format!(".creating-{pid}"));
     Ok(path.with_file_name(staged))
+}
+
+/// Removes staging directories that killed processes left beside `path`
+/// (safe: whoever makes this device holds its lock, and that is us).
+fn remove_stale_staging(path: &Path) {
+    let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else { return };
+    let parent = if parent.as_os_str().is_empty() { Path::new(".") } else { parent };
+    let prefix = format!(".{}.creating-", name.to_string_lossy());
+    let Ok(entries) = fs::read_dir(parent) else { return };
+    for e in entries.flatten() {
+        if e.file_name().to_string_lossy().starts_with(&prefix) {
+            log::info!(
+                "removing {} left by a process that stopped while creating a device",
+                e.path().display()
+            );
+            let _ = fs::remove_dir_all(e.path());
+        }
+    }
+}
+
+fn is_empty(path: &Path) -> std::io::Result<bool> {
+    Ok(fs::read_dir(path)?.next().is_none())
+}
+
+/// Whether `path` holds nothing but what a creation moves in (`flash.bin`).
+fn only_ours(path: &Path) -> std::io::Result<bool> {
+    for e in fs::read_dir(path)? {
+        if e?.file_name() != FLASH_FILE {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), DataDirError> {
@@ -300,31 +355,18 @@ fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), DataDirError> {
     f.sync_all().map_err(io)
 }
 
-/// Makes a rename in `path`'s parent durable (best effort: not every filesystem allows it).
+/// Makes a new entry in `path`'s parent durable (best effort: not every filesystem allows it).
 fn sync_parent(path: &Path) {
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
-        && let Ok(dir) = fs::File::open(parent)
-    {
-        let _ = dir.sync_all();
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        sync_dir(parent);
     }
 }
 
-/// Truncates `path` to `to` bytes, or extends it with erased bytes (0xFF).
-fn resize_erased(path: &Path, from: u64, to: u64) -> std::io::Result<()> {
-    use std::io::{Seek, SeekFrom, Write};
-    let mut f = fs::OpenOptions::new().write(true).open(path)?;
-    if to <= from {
-        return f.set_len(to);
+/// Makes the entries of directory `dir` durable (best effort).
+fn sync_dir(dir: &Path) {
+    if let Ok(d) = fs::File::open(dir) {
+        let _ = d.sync_all();
     }
-    f.seek(SeekFrom::Start(from))?;
-    let chunk = vec![0xffu8; 1 << 20];
-    let mut left = to - from;
-    while left > 0 {
-        let n = left.min(chunk.len() as u64) as usize;
-        f.write_all(&chunk[..n])?;
-        left -= n as u64;
-    }
-    f.sync_all()
 }
 
 fn check_slot_size(slot_size: u32) -> Result<(), DataDirError> {

@@ -17,6 +17,16 @@ use crate::slot::{self, SlotReader};
 use crate::target::{AppTarget, ModemTarget, rollback};
 use crate::trust;
 
+/// Settings key the factory writes into every device's settings store; a
+/// store without it (nor the `modem.version` devices made before it carry)
+/// has been lost — erased or overwritten — with the trusted keys in it.
+pub const KEY_PROVISIONED: &str = "device.provisioned";
+
+/// Whether a settings store is the device's own (see [`KEY_PROVISIONED`]).
+fn provisioned(settings: &Settings) -> bool {
+    settings.get(KEY_PROVISIONED).is_some() || settings.get(crate::profile::KEY_MODEM_VERSION).is_some()
+}
+
 impl<F: NorFlash> Engine<F> {
     /// Powers the device on: the bootloader finishes what its state asks for
     /// (validating the requested image against the device's trusted keys,
@@ -30,13 +40,22 @@ impl<F: NorFlash> Engine<F> {
         config: &EngineConfig,
     ) -> Result<(Self, BootReport), EngineError> {
         let boot = Bootloader::new(flash.geometry(), layout)?;
-        let (keys, floor) = {
-            let settings = Settings::open(&mut flash, layout.settings)
-                .map_err(|e| EngineError::Settings(e.to_string()))?;
-            (trust::load(&settings), rollback::floor(&settings))
-        };
+        let settings =
+            Settings::open(&mut flash, layout.settings).map_err(|e| EngineError::Settings(e.to_string()))?;
+        let lost = !provisioned(&settings);
+        let (keys, floor) = (trust::load(&settings), rollback::floor(&settings));
+        if lost {
+            log::error!(
+                "the settings store is empty or unreadable: the trusted keys, security counter floor and \
+                 pending results in it are gone. Nothing is installed at this boot (a waiting image is \
+                 refused); the running image boots"
+            );
+        }
         let limit = u64::from(layout.primary.size);
         let report = boot.boot(&mut flash, &mut |flash, part| {
+            if lost {
+                return intact_primary(flash, part, &layout, limit);
+            }
             let reader = SlotReader::new(flash, *part, limit);
             let v = atfota_image::verify_reader(reader, limit, &keys).map_err(|e| e.to_string())?;
             // The floor guards what is about to be installed; the running image set it.
@@ -48,7 +67,20 @@ impl<F: NorFlash> Engine<F> {
         })?;
         log_boot(&report);
         if let Some(parts) = layout.modem {
-            ModemTarget::new(ModemUpdater::new(flash.geometry(), parts)?).boot(&mut flash, &keys)?;
+            let modem = ModemTarget::new(ModemUpdater::new(flash.geometry(), parts)?);
+            if lost {
+                modem.refuse_request(&mut flash)?;
+            } else {
+                modem.boot(&mut flash, &keys)?;
+            }
+        }
+        if lost {
+            // The waiting updates are refused: from now on the store serves again.
+            let mut settings = Settings::open(&mut flash, layout.settings)
+                .map_err(|e| EngineError::Settings(e.to_string()))?;
+            settings
+                .set(&mut flash, KEY_PROVISIONED, b"1")
+                .map_err(|e| EngineError::Settings(e.to_string()))?;
         }
         let engine = Self::start(flash, layout, &report, config)?;
         Ok((engine, report))
@@ -91,7 +123,8 @@ impl<F: NorFlash> Engine<F> {
             if report.primary_valid { slot::version(&mut engine.flash, &layout.primary) } else { None };
         match engine.app.self_test(&mut engine.flash, &engine.keys, config.fail_self_test)? {
             Some(true) => {
-                log::info!("new image {} passed its self-test and is confirmed", engine.version_text())
+                log::info!("new image {} passed its self-test and is confirmed", engine.version_text());
+                engine.flash.sync().map_err(|e| EngineError::Boot(e.into()))?;
             }
             Some(false) => engine.self_test_failed = true,
             None => {}
@@ -138,6 +171,28 @@ impl<F: NorFlash> Engine<F> {
 
     fn version_text(&self) -> String {
         self.app_version.map_or_else(|| "(unknown)".to_string(), |v| v.to_string())
+    }
+}
+
+/// The validator while the settings are lost: only the primary slot, and
+/// only for integrity (its hash; its signer cannot be checked without the
+/// trusted keys) — nothing else is ever installed.
+fn intact_primary<F: NorFlash>(
+    flash: &mut F,
+    part: &atfota_storage::Partition,
+    layout: &Layout,
+    limit: u64,
+) -> Result<u64, String> {
+    use atfota_image::ImageError;
+    if *part != layout.primary {
+        return Err("the settings store is lost: nothing is installed".into());
+    }
+    match atfota_image::verify_reader(SlotReader::new(flash, *part, limit), limit, &[]) {
+        Ok(v) => Ok(v.total_len),
+        Err(ImageError::UntrustedKey { .. } | ImageError::Unsigned) => {
+            slot::image_len(flash, part).ok_or_else(|| "the primary image's length is unreadable".into())
+        }
+        Err(e) => Err(e.to_string()),
     }
 }
 

@@ -16,6 +16,7 @@
 //! application and other targets lives in `crate::target`.
 
 mod lifecycle;
+pub use lifecycle::KEY_PROVISIONED;
 pub(crate) mod record;
 mod schedule;
 mod session;
@@ -402,6 +403,11 @@ impl<F: NorFlash> Engine<F> {
     /// it will not be reported again. Until this is called, a power cut
     /// makes the next boot report it again (at least once, never lost).
     pub fn result_reported(&mut self) {
+        // What the result describes (a confirm, a bank flip) is durable before it is forgotten.
+        if let Err(e) = self.flash.sync() {
+            log::error!("could not make the installed update durable: {e}");
+            return;
+        }
         if let Err(e) = record::reported(&mut self.settings, &mut self.flash) {
             log::error!("could not mark the upgrade result as reported: {e}");
         }

@@ -20,6 +20,10 @@ impl<F: NorFlash> Engine<F> {
             self.fail(s, f);
             return;
         }
+        // `4,0` promises an install at the next reset: the request is durable first.
+        if let Err(e) = self.flash.sync() {
+            log::error!("could not make the scheduled update durable: {e}");
+        }
         log::info!("download {} complete, verified and scheduled", s.id);
         self.events.push_back(Event::Downloaded);
     }
@@ -35,6 +39,8 @@ impl<F: NorFlash> Engine<F> {
                 format!("transfer ended after {got} of {} bytes", s.total),
             ));
         }
+        // The host is told the download is complete: its bytes survive a host crash from here.
+        self.flash.sync().map_err(flash_failure)?;
         self.events.push_back(Event::TransferComplete);
         judge_type(s, true)?;
         let verifier = std::mem::replace(&mut s.verifier, self.verifier(s.target));

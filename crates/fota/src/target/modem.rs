@@ -160,6 +160,16 @@ impl ModemTarget {
         Ok(())
     }
 
+    /// Drops a waiting package without applying it (the settings are lost:
+    /// its signature can no longer be checked).
+    pub fn refuse_request<F: NorFlash>(&self, flash: &mut F) -> Result<(), atfota_boot::BootError> {
+        if self.running(flash).is_some_and(|st| st.request.is_some()) {
+            log::error!("modem: the waiting update is not applied: the settings store is lost");
+            self.updater.cancel_request(flash)?;
+        }
+        Ok(())
+    }
+
     /// The result of the modem update scheduled after state `since`, once
     /// known; an update that never reached the updater is forgotten silently.
     pub fn result<F: NorFlash>(
