@@ -6,6 +6,8 @@
 
 use std::time::Duration;
 
+use atfota_vocab::{nl668, slm};
+
 use crate::session::{Session, SessionError};
 
 /// How long a whole download may take before the host gives up.
@@ -44,10 +46,9 @@ pub enum UpdateError {
     Failed(String),
 }
 
-/// URC filter of the Nordic SLM profile: `#XFOTA: <digit>...` and `Ready`.
+/// URC filter of the Nordic SLM profile: `#XFOTA: <stage>,<status>[,<info>]` and `Ready`.
 pub fn slm_urc(line: &str) -> bool {
-    line == "Ready"
-        || line.strip_prefix("#XFOTA: ").is_some_and(|r| r.starts_with(|c: char| c.is_ascii_digit()))
+    slm::Urc::parse(line).is_ok()
 }
 
 /// Application update on a Nordic SLM: `AT#XFOTA=1`, progress to `4,0`,
@@ -58,25 +59,26 @@ pub fn slm_app_update(
     url: &str,
     mut progress: impl FnMut(u8),
 ) -> Result<UpdateReport, UpdateError> {
-    let start = format!("AT#XFOTA=1,\"{url}\"");
+    let start = slm::XfotaCommand::StartApp(slm::Download::new(url)).to_string();
     expect_ok(s, &start)?;
+    let xfota = |l: &str| slm::Xfota::parse(l).ok();
     let done = s.wait_urc(
-        |l| l == "#XFOTA: 4,0" || l.starts_with("#XFOTA: 1,1") || l.starts_with("#XFOTA: 1,2"),
+        |l| xfota(l).is_some_and(|x| x.ends_download()),
         |l| {
-            if let Some(p) = l.strip_prefix("#XFOTA: 1,0,").and_then(|p| p.parse().ok()) {
+            if let Some(p) = xfota(l).and_then(|x| x.percent()) {
                 progress(p);
             }
         },
         DOWNLOAD_TIMEOUT,
     )?;
-    if done != "#XFOTA: 4,0" {
+    if xfota(&done) != Some(slm::Xfota::Downloaded) {
         return Err(UpdateError::Failed(done));
     }
-    expect_ok(s, "AT#XRESET")?;
-    s.wait_urc(|l| l == "Ready", |_| {}, REBOOT_TIMEOUT)?;
-    let result = s.wait_urc(|l| l.starts_with("#XFOTA: 5,"), |_| {}, REBOOT_TIMEOUT)?;
+    expect_ok(s, slm::RESET)?;
+    s.wait_urc(|l| slm::Urc::parse(l) == Ok(slm::Urc::Ready), |_| {}, REBOOT_TIMEOUT)?;
+    let result = s.wait_urc(|l| xfota(l).is_some_and(|x| x.is_result()), |_| {}, REBOOT_TIMEOUT)?;
     let version = slm_version(s)?;
-    if result != "#XFOTA: 5,0" {
+    if xfota(&result) != Some(slm::Xfota::Complete) {
         return Err(UpdateError::Failed(format!("{result} (running {version})")));
     }
     Ok(UpdateReport { result, version })
@@ -84,10 +86,8 @@ pub fn slm_app_update(
 
 /// The running application version from `AT#XSLMVER`.
 pub fn slm_version(s: &mut Session) -> Result<String, UpdateError> {
-    let reply = expect_ok(s, "AT#XSLMVER")?;
-    let line = reply.lines.iter().find_map(|l| l.strip_prefix("#XSLMVER: ")).unwrap_or_default();
-    let first = line.split(',').next().unwrap_or_default().trim_matches('"');
-    Ok(first.to_string())
+    let reply = expect_ok(s, slm::SLMVER)?;
+    Ok(reply.lines.iter().find_map(|l| slm::SlmVersion::parse(l).ok()).map(|v| v.app).unwrap_or_default())
 }
 
 /// Sends `cmd` and insists on `OK`.
@@ -101,7 +101,7 @@ pub fn expect_ok(s: &mut Session, cmd: &str) -> Result<crate::session::Reply, Up
 
 /// URC filter of the Fibocom NL668 profile: `GTOTA ...`, `RDY`, `RING`.
 pub fn nl668_urc(line: &str) -> bool {
-    line.starts_with("GTOTA ") || line == "RDY" || line == "RING"
+    nl668::Urc::parse(line).is_ok()
 }
 
 /// Update on a Fibocom NL668: sends `gtota` (a whole `AT+GTOTA=...` line),
@@ -113,29 +113,32 @@ pub fn nl668_update(
     mut progress: impl FnMut(u8),
 ) -> Result<UpdateReport, UpdateError> {
     expect_ok(s, gtota)?;
+    let urc = |l: &str| nl668::Urc::parse(l).ok();
+    let gtota = |l: &str| match urc(l) {
+        Some(nl668::Urc::Gtota(g)) => Some(g),
+        _ => None,
+    };
     let done = s.wait_urc(
-        |l| l == "RDY" || l.starts_with("GTOTA DOWNLOAD FAILED") || l.starts_with("GTOTA UPGRADE FAILED"),
+        |l| urc(l) == Some(nl668::Urc::Ready) || gtota(l).is_some_and(|g| g.is_failure()),
         |l| {
-            if let Some(p) =
-                l.strip_prefix("GTOTA DOWNLOADING: ").and_then(|p| p.strip_suffix('%')?.parse().ok())
-            {
+            if let Some(p) = gtota(l).and_then(|g| g.percent()) {
                 progress(p);
             }
         },
         DOWNLOAD_TIMEOUT,
     )?;
-    if done != "RDY" {
+    if urc(&done) != Some(nl668::Urc::Ready) {
         return Err(UpdateError::Failed(done));
     }
-    let result = s.wait_urc(|l| l.starts_with("GTOTA UPGRADE"), |_| {}, REBOOT_TIMEOUT)?;
-    let reply = expect_ok(s, "AT+CGMR")?;
+    let result = s.wait_urc(|l| gtota(l).is_some_and(|g| g.is_result()), |_| {}, REBOOT_TIMEOUT)?;
+    let reply = expect_ok(s, nl668::CGMR)?;
     let version = reply
         .lines
         .iter()
-        .find_map(|l| l.strip_prefix("+CGMR: "))
-        .map(|v| v.trim_matches('"').rsplit("_V").next().unwrap_or_default().to_string())
+        .find_map(|l| nl668::Revision::parse(l).ok())
+        .map(|r| r.version)
         .unwrap_or_default();
-    if result != "GTOTA UPGRADE SUCCESS" {
+    if gtota(&result) != Some(nl668::Gtota::UpgradeSuccess) {
         return Err(UpdateError::Failed(format!("{result} (running {version})")));
     }
     Ok(UpdateReport { result, version })
