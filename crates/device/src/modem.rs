@@ -299,6 +299,9 @@ impl<F: NorFlash> Modem<F> {
             return LineEnd::Deferred;
         }
         self.respond(&response);
+        for urc in &system.urcs {
+            self.out.extend_from_slice(atfota_at::line(urc).as_bytes());
+        }
         reset_by_event |= system.events_after_response && self.drain_events();
         if (system.reset && result == Final::Ok) || reset_by_event { LineEnd::Reset } else { LineEnd::Next }
     }
