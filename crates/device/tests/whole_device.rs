@@ -412,7 +412,8 @@ impl<'a> Host<'a> {
         let m = self.modem.as_mut().expect("powered");
         // Echo off (the NL668 echoes by default) so answers compare exactly.
         m.handle_input(b"ATE0\r").unwrap();
-        let _ = m.take_output();
+        let echo_off = String::from_utf8(m.take_output()).unwrap();
+        assert!(echo_off.ends_with("\r\nOK\r\n"), "{ctx}: ATE0: {echo_off:?}");
         m.handle_input(b"AT\r").unwrap();
         let answer = String::from_utf8(m.take_output()).unwrap();
         assert_eq!(answer, "\r\nOK\r\n", "{ctx}: AT");
