@@ -113,6 +113,9 @@ echo
 if "$root/tests/interop/tls.sh"; then pass "TLS suite (nginx TLS and mTLS, AT%CMNG, imgtool key types)"; else fail "TLS suite"; fi
 
 echo
+if "$root/tests/interop/delta.sh"; then pass "modem delta suite (detools both ways, two updates from nginx)"; else fail "modem delta suite"; fi
+
+echo
 if [ "$fails" -gt 0 ]; then
   echo "interop: $fails check(s) failed"; echo "--- modem.log"; tail -40 "$d/modem.log"; echo "--- chat.log"; tail -20 "$d/chat.log"
   exit 1
