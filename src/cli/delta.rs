@@ -12,7 +12,7 @@ use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail, ensure};
-use atfota_delta::{Compression, CreateOptions, FileAt, Limits};
+use atfota_delta::{Compression, CreateOptions, FileAt, Limits, ReadAt};
 use atfota_image::{DeltaHeader, DeltaVerifier, ModemFirmware, ModemVersion, SigningKey, TrustedKey};
 use sha2::{Digest, Sha256};
 
@@ -148,20 +148,22 @@ fn apply(from: &Path, package: &Path, output: &Path) -> anyhow::Result<()> {
         header.signed_len()
     );
 
-    let mut old = open(from)?;
-    let mut hasher = HashWriter::new(io::sink());
-    io::copy(&mut old, &mut hasher).with_context(|| format!("reading {}", from.display()))?;
-    let (size, sha256) = hasher.finish();
-    if size != u64::from(header.source.size) || sha256 != header.source.sha256 {
-        bail!(
+    // OLD is checked by size now and by SHA-256 only if the result is not the target: the
+    // target's SHA-256 is what guarantees the output, and hashing OLD first would add a pass
+    // over it to every successful apply. A failure still names the real cause.
+    let mut old = FileAt::new(open(from)?)?;
+    let wrong_source = || {
+        anyhow::anyhow!(
             "{} is not the firmware the package applies to (it needs {}, {} bytes, UUID {})",
             from.display(),
             header.source.version,
             header.source.size,
             header.source.uuid()
-        );
+        )
+    };
+    if ReadAt::len(&old) != u64::from(header.source.size) {
+        return Err(wrong_source());
     }
-    let mut old = FileAt::new(old)?;
 
     pkg.seek(SeekFrom::Start(header.patch_offset()))?;
     let patch = BufReader::with_capacity(IO_BUF, pkg.take(u64::from(header.patch_len)));
@@ -173,9 +175,18 @@ fn apply(from: &Path, package: &Path, output: &Path) -> anyhow::Result<()> {
         .with_context(|| format!("creating a file in {}", dir.display()))?;
     let mut sink = HashWriter::new(BufWriter::with_capacity(IO_BUF, tmp.as_file()));
     let limits = Limits { max_to_size: u64::from(header.target.size), ..Limits::default() };
-    atfota_delta::apply(&mut old, patch, &mut sink, &limits)?;
+    let applied = atfota_delta::apply(&mut old, patch, &mut sink, &limits);
     let (size, sha256) = sink.finish();
-    if size != u64::from(header.target.size) || sha256 != header.target.sha256 {
+    let is_target = size == u64::from(header.target.size) && sha256 == header.target.sha256;
+    if applied.is_err() || !is_target {
+        let mut hasher = HashWriter::new(io::sink());
+        let mut file = old.into_inner();
+        file.seek(SeekFrom::Start(0))?;
+        io::copy(&mut file, &mut hasher).with_context(|| format!("reading {}", from.display()))?;
+        if hasher.finish().1 != header.source.sha256 {
+            return Err(wrong_source());
+        }
+        applied?;
         bail!("the patch did not produce the firmware the package names (size or SHA-256 differs)");
     }
     tmp.persist(output).with_context(|| format!("writing {}", output.display()))?;
@@ -347,6 +358,13 @@ mod tests {
         let absent = tmp.path().join("absent.bin");
         let err = apply(&fixture("elf/to.bin"), &pkg, &absent).unwrap_err();
         assert!(format!("{err:#}").contains("is not the firmware the package applies to"), "{err:#}");
+        // Same size, one byte changed: found when the result is not the target.
+        let mut near = std::fs::read(fixture("elf/from.bin")).unwrap();
+        near[5000] ^= 0x55;
+        let near_path = tmp.path().join("near.bin");
+        std::fs::write(&near_path, &near).unwrap();
+        let err = apply(&near_path, &pkg, &absent).unwrap_err();
+        assert!(format!("{err:#}").contains("is not the firmware the package applies to"), "{err:#}");
         // A truncated package.
         let bytes = std::fs::read(&pkg).unwrap();
         let short = tmp.path().join("short.bin");
@@ -373,7 +391,7 @@ mod tests {
         assert!(!absent.exists());
         // Nothing was left behind beside the output.
         let names: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
-        assert_eq!(names.len(), 5, "{names:?}");
+        assert_eq!(names.len(), 6, "{names:?}");
     }
 
     #[test]
