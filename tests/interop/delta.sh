@@ -6,7 +6,8 @@
 #    patch inside a package made by `atfota delta create` (written out by --save-patch, and the
 #    same bytes as the package's patch field, docs/FORMATS.md) into the target byte for byte;
 #    `atfota delta apply` does the same with a patch made by `detools create_patch`, wrapped by
-#    `atfota delta pack`.
+#    `atfota delta pack`. A 16 MiB firmware's detools lzma patch (8 MiB dictionary) applies in
+#    bounded memory; a patch declaring a larger dictionary is refused clearly.
 # 2. Two modem delta updates of an emulated nRF9160 (its built-in factory firmware, exported
 #    with `atfota modem-fw export`) over a PTY driven by atclient.py, from nginx on loopback:
 #    first a detools-made patch (clean scratch area: no erase), then an atfota-made one (the
@@ -64,6 +65,45 @@ for pair in elf random; do
     else fail "detools create_patch -c $c ($pair) / atfota delta pack+apply: $(tail -3 "$w.log")"; fi
   done
 done
+
+# A 16 MiB firmware: detools' LZMA patch declares its 8 MiB dictionary (preset 6); it applies,
+# and the apply's memory stays far below the firmware size.
+python3 - "$d" <<'PY'
+import random, sys
+r = random.Random(16)
+old = bytearray(r.randbytes(16 << 20))
+new = bytearray(old)
+for _ in range(30):
+    p = r.randrange(len(new))
+    new[p:p + 100] = r.randbytes(120)
+open(sys.argv[1] + "/big-from.bin", "wb").write(old)
+open(sys.argv[1] + "/big-to.bin", "wb").write(new)
+PY
+if detools create_patch -t sequential -c lzma "$d/big-from.bin" "$d/big-to.bin" "$d/big.patch" >"$d/big.log" 2>&1 \
+   && "$bin" delta pack --from "$d/big-from.bin" --patch "$d/big.patch" --to-version v2 --key "$key" \
+        -o "$d/big.pkg" >>"$d/big.log" 2>&1 \
+   && /usr/bin/time -f %M -o "$d/big.rss" "$bin" delta apply --from "$d/big-from.bin" "$d/big.pkg" \
+        -o "$d/big.out" >>"$d/big.log" 2>&1 \
+   && cmp -s "$d/big.out" "$d/big-to.bin" && [ "$(tail -1 "$d/big.rss")" -lt 20000 ]; then
+  pass "a 16 MiB firmware: detools' lzma patch (8 MiB dictionary) applies byte-exact, peak RSS $(tail -1 "$d/big.rss") KiB"
+else fail "16 MiB firmware with detools' lzma patch: $(tail -3 "$d/big.log") (RSS $(tail -1 "$d/big.rss" 2>/dev/null) KiB)"; fi
+rm -f "$d"/big-*.bin "$d/big.out"
+# A dictionary above 8 MiB (detools' -c lzma never makes one; Python's preset 9 does): refused.
+python3 - "$root/testdata/delta/elf/detools-none.patch" "$d/dict64.patch" <<'PY'
+import lzma, sys
+b = open(sys.argv[1], "rb").read()
+i = 1
+while b[i] & 0x80:
+    i += 1
+# Same header with compression 1 (lzma), the operation stream recompressed with a 64 MiB dictionary.
+open(sys.argv[2], "wb").write(bytes([0x01]) + b[1:i + 1] + lzma.compress(b[i + 1:], format=lzma.FORMAT_ALONE, preset=9))
+PY
+if ! "$bin" delta pack --from "$root/testdata/delta/elf/from.bin" --patch "$d/dict64.patch" --to-version v2 \
+       --key "$key" -o "$d/dict64.pkg" >"$d/dict64.log" 2>&1 \
+   && grep -q "67108864-byte dictionary, more than the limit of 8388608" "$d/dict64.log" \
+   && detools apply_patch "$root/testdata/delta/elf/from.bin" "$d/dict64.patch" "$d/dict64.out" >/dev/null 2>&1; then
+  pass "an lzma patch declaring a 64 MiB dictionary (detools applies it) is refused with the sizes named"
+else fail "64 MiB dictionary: $(cat "$d/dict64.log")"; fi
 
 # --- 2. modem delta updates over nginx ---------------------------------------------------
 start_modem() { # $1 data dir, $2 link, rest: extra args
