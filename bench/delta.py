@@ -209,8 +209,9 @@ def report(args, rows, notes, load_before, load_after, baseline):
                 mib(r["apply_ours_rss"]), mib(r["apply_ours_on_detools_rss"]), mib(r["apply_detools_rss"]),
                 mib(r["apply_detools_growth"])))
     add("")
-    add("Reference: an empty process (`true`) peaks at %s; Python with detools imported at %s."
-        % (mib(baseline["true"]), mib(baseline["python"])))
+    add("Reference: an empty command (`true`, spawned the same way) takes %s (%s CPU) and peaks at "
+        "%s; Python with detools imported peaks at %s."
+        % (ms(baseline["true_wall"]), ms(baseline["true_cpu"]), mib(baseline["true"]), mib(baseline["python"])))
     return "\n".join(lines) + "\n"
 
 
@@ -227,7 +228,10 @@ def main():
     args = p.parse_args()
     notes = dict(x.split("=", 1) for x in args.pair)
     load_before = os.getloadavg()
-    baseline = {"true": command(["true"])[2]}
+    # The floor of any whole command here: `true`, spawned the same way (median of RUNS).
+    trues = [command(["true"]) for _ in range(args.runs)]
+    baseline = {"true": max(t[2] for t in trues), "true_wall": statistics.median(t[0] for t in trues),
+                "true_cpu": statistics.median(t[1] for t in trues)}
     # Python's baseline: detools imported, nothing applied.
     baseline["python"] = json.loads(subprocess.run(
         [sys.executable, "-c", "import detools, resource, json; "
