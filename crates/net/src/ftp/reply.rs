@@ -101,6 +101,12 @@ impl ReplyReader {
     }
 }
 
+impl Default for ReplyReader {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// Feeds one line (without its line end) to the reply in progress.
 fn next_line(pending: &mut Option<([u8; 3], u32)>, line: &[u8]) -> Result<Option<Reply>, DownloadError> {
     match pending {
