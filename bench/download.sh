@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
-# Download benchmark: one nginx and one pyftpdlib on 127.0.0.1 serve the same
-# signed 256 MiB MCUboot image; in one run we measure, alternating,
+# Download benchmark: one nginx (HTTP and HTTPS) and one pyftpdlib on 127.0.0.1
+# serve the same signed 256 MiB MCUboot image; in one run we measure, alternating,
 #  HTTP: `curl -o FILE` and a full `AT#XFOTA=1` download on an emulated nRF9160
 #        SLM up to `#XFOTA: 4,0` (signature verified, swap scheduled), plus the
 #        same download of a 1 MiB image (for the RSS comparison);
+#  HTTPS: `curl --cacert CA -o FILE` and `AT#XFOTA=1,"https://...",<sec_tag>`
+#        to `#XFOTA: 4,0`, the CA (made by openssl here) written under the
+#        sec_tag through AT%CMNG first (untimed);
 #  FTP:  `curl ftp://... -o FILE` and `AT+GTOTA=1,...` on an emulated Fibocom
 #        NL668 up to `GTOTA DOWNLOAD COMPLETE` (it then verifies, reboots and
 #        installs by itself: waited for, timed apart, and in its peak RSS);
-# and `sha256sum` of the big image (the cost of hashing alone).
+# `sha256sum` and `openssl dgst -sha256` of the big image (the cost of hashing
+# alone), and the verification of the big image signed with every signature
+# type (Ed25519, Ed25519 pure, ECDSA P-256/P-384, RSA-2048/3072 PSS) by
+# crates/image/examples/verify_file.rs, streamed from the page cache.
 #
 # Usage: bench/download.sh [--runs N] [--size-mib M] [--small-mib M] [--out FILE]
 #   --runs N       measured runs of each kind (default 5)
@@ -15,6 +21,7 @@
 #   --small-mib M  small payload size in MiB (default 1)
 #   --out FILE     also write the markdown report to FILE
 # Environment: ATFOTA_BIN (default: target/release/atfota, built if missing),
+# VERIFY_BIN (default: target/release/examples/verify_file, built if missing),
 # BENCH_TMP (parent of the scratch directory, default $TMPDIR or /tmp).
 #
 # It installs what it lacks (nginx, curl, GNU time, openssl via apt-get,
@@ -38,7 +45,7 @@ while (($#)); do
         --size-mib) size_mib="${2:?--size-mib needs a value}"; shift 2 ;;
         --small-mib) small_mib="${2:?--small-mib needs a value}"; shift 2 ;;
         --out) out_file="${2:?--out needs a value}"; shift 2 ;;
-        -h|--help) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,36p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "download.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -49,6 +56,13 @@ done
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/.." && pwd)"
 bin="${ATFOTA_BIN:-$root/target/release/atfota}"
+verify_bin="${VERIFY_BIN:-$root/target/release/examples/verify_file}"
+# sec_tag of the CA in the HTTPS runs (the one Nordic's samples use).
+sec_tag=16842753
+# Signature types of the verification runs: label and key file stem in testdata/keys
+# ("pure" marks `image sign --pure`).
+verify_keys=("Ed25519:trusted-ed25519" "Ed25519 (pure):trusted-ed25519:pure" "ECDSA P-256:ecdsa-p256"
+    "ECDSA P-384:ecdsa-p384" "RSA-2048 PSS:rsa-2048" "RSA-3072 PSS:rsa-3072")
 measure=(python3 "$here/measure.py")
 # pyftpdlib as tests/interop/install.sh pins it.
 pyftpdlib_req="pyftpdlib==2.2.0"
@@ -86,6 +100,14 @@ ensure_tools() {
     if [[ ! -x "$bin" ]]; then
         log "building the release binary (a few minutes)"
         (cd "$root" && CARGO_TARGET_DIR="$root/target" cargo build --release --bin atfota)
+    fi
+    if [[ -n "${VERIFY_BIN:-}" && ! -x "$verify_bin" ]]; then
+        echo "download.sh: VERIFY_BIN=$verify_bin is not an executable file" >&2
+        exit 1
+    fi
+    if [[ ! -x "$verify_bin" ]]; then
+        log "building the verification example"
+        (cd "$root" && CARGO_TARGET_DIR="$root/target" cargo build --release -p atfota-image --example verify_file)
     fi
 }
 
@@ -134,8 +156,43 @@ make_payloads() {
             cat "$work/sign.log" >&2
             exit 1
         fi
+        if [[ "$name" == big ]]; then
+            sign_every_type "$work/$name.payload"
+        fi
         rm -f "$work/$name.payload"
     done
+}
+
+# The big payload signed with every signature type, for the verification runs.
+sign_every_type() {
+    local spec label stem pure
+    mkdir -p "$work/verify"
+    for spec in "${verify_keys[@]}"; do
+        IFS=: read -r label stem pure <<<"$spec"
+        if ! "$bin" image sign "$1" "$work/verify/$stem${pure:+-pure}.bin" --version 2.0.0 \
+            --key "$root/testdata/keys/$stem.pem" ${pure:+--pure} >/dev/null 2>"$work/sign.log"; then
+            echo "download.sh: signing the $size_mib MiB payload ($label) failed:" >&2
+            cat "$work/sign.log" >&2
+            exit 1
+        fi
+    done
+}
+
+# A CA and a server certificate for 127.0.0.1 (P-256, as tests/interop/tls.sh makes them).
+make_certificates() {
+    (
+        cd "$work"
+        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout ca.key \
+            -out ca.crt -days 30 -subj "/CN=atfota bench CA" \
+            -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign" 2>/dev/null
+        openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout server.key \
+            -out server.csr -subj "/CN=127.0.0.1" 2>/dev/null
+        printf '%s\n' "basicConstraints=CA:FALSE" "keyUsage=critical,digitalSignature" \
+            "extendedKeyUsage=serverAuth" "subjectAltName=IP:127.0.0.1" >server.ext
+        openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out server.crt \
+            -days 30 -extfile server.ext 2>/dev/null
+        chmod a+r server.crt server.key
+    ) || { echo "download.sh: openssl could not make the certificates" >&2; exit 1; }
 }
 
 free_port() {
@@ -145,20 +202,25 @@ free_port() {
 start_nginx() {
     mkdir -p "$work/logs" "$work/tmp"
     port="$(free_port)"
+    tls_port="$(free_port)"
     cat >"$work/nginx.conf" <<EOF
 worker_processes 1;  pid nginx.pid;  error_log stderr warn;
 events { worker_connections 256; }
 http {
-  access_log logs/access.log;  default_type application/octet-stream;  sendfile on;
+  log_format tls '\$server_port \$request \$status \$body_bytes_sent \$ssl_protocol \$ssl_cipher';
+  access_log logs/access.log tls;  default_type application/octet-stream;  sendfile on;
   client_body_temp_path tmp/body; proxy_temp_path tmp/proxy; fastcgi_temp_path tmp/fastcgi;
   uwsgi_temp_path tmp/uwsgi; scgi_temp_path tmp/scgi;
   server { listen 127.0.0.1:$port; root www; }
+  server { listen 127.0.0.1:$tls_port ssl; root www; ssl_protocols TLSv1.2 TLSv1.3;
+           ssl_certificate server.crt; ssl_certificate_key server.key; }
 }
 EOF
     "$(nginx_bin)" -p "$work" -c nginx.conf -e stderr -g 'daemon off;' 2>>"$work/nginx.log" &
     nginx_pid=$!
     for _ in $(seq 50); do
-        if curl -fsS -o /dev/null "http://127.0.0.1:$port/small.bin" 2>/dev/null; then
+        if curl -fsS -o /dev/null "http://127.0.0.1:$port/small.bin" 2>/dev/null \
+            && curl -fsS --cacert "$work/ca.crt" -o /dev/null "https://127.0.0.1:$tls_port/small.bin" 2>/dev/null; then
             return 0
         fi
         kill -0 "$nginx_pid" 2>/dev/null || break
@@ -203,6 +265,8 @@ machine_meta() {
         "scratch filesystem=$(df -T "$work" | awk 'NR == 2 {print $2}') ($work)" \
         "tools=$("$(nginx_bin)" -v 2>&1 | sed 's/^nginx version: //'), pyftpdlib $(python3 -c 'import importlib.metadata as m; print(m.version("pyftpdlib"))' 2>/dev/null || echo '?') on Python $(python3 -c 'import platform; print(platform.python_version())'), $(curl --version | head -1 | cut -d' ' -f1-2), $("$bin" --version) (binary built $(date -u -r "$bin" '+%Y-%m-%d %H:%M UTC'))" \
         "image=$(stat -c %s "$work/www/big.bin") bytes ($size_mib MiB payload signed), small image $(stat -c %s "$work/www/small.bin") bytes" \
+        "TLS (nginx's log: requests, protocol, cipher)=$(awk -v p="$tls_port" '$1 == p {print $(NF - 1), $NF}' "$work/logs/access.log" | sort | uniq -c | sed 's/^ *//' | paste -sd ';' -) (curl and atfota)" \
+        "openssl=$(openssl version)" \
         "slot size=$slot_size (same device geometry for both image sizes and both profiles)"
 }
 
@@ -217,6 +281,8 @@ run_all() {
     # read the same one), every path once.
     curl -fsS -o /dev/null "http://127.0.0.1:$port/big.bin"
     curl -fsS -o /dev/null "$(ftp_url big.bin)"
+    curl -fsS --cacert "$work/ca.crt" -o /dev/null "https://127.0.0.1:$tls_port/big.bin"
+    cat "$work"/verify/*.bin >/dev/null
     "${measure[@]}" xfota --label warm-up --bytes "$small_bytes" --out "$work/warmup.jsonl" \
         --bin "$bin" --data "$work/dev-warm" --slot-size "$slot_size" \
         --url "http://127.0.0.1:$port/small.bin" --log "$work/modem.log" 2>/dev/null
@@ -259,6 +325,29 @@ run_all() {
             --bin "$bin" --data "$work/dev" --slot-size "$slot_size" --server "127.0.0.1:$ftp_port" \
             --file big.bin --user "$ftp_user" --password "$ftp_pass" --log "$work/modem.log"
         rm -rf "${work:?}/dev"
+
+        "${measure[@]}" exec --label "curl --cacert CA -o FILE (https)" --bytes "$big_bytes" --out "$results" -- \
+            curl -fsS --cacert "$work/ca.crt" -o "$work/curl.out" "https://127.0.0.1:$tls_port/big.bin"
+        rm -f "$work/curl.out"
+
+        "${measure[@]}" xfota --label "atfota AT#XFOTA=1 (https)" --bytes "$big_bytes" --out "$results" \
+            --bin "$bin" --data "$work/dev" --slot-size "$slot_size" --sec-tag "$sec_tag" --ca "$work/ca.crt" \
+            --url "https://127.0.0.1:$tls_port/big.bin" --log "$work/modem.log"
+        rm -rf "${work:?}/dev"
+
+        # shellcheck disable=SC2016 # $1 is expanded by the inner sh, on purpose.
+        "${measure[@]}" exec --label "openssl dgst -sha256" --bytes "$big_bytes" --out "$results" -- \
+            sh -c 'exec openssl dgst -sha256 "$1" >/dev/null' sh "$work/www/big.bin"
+        verify_every_type "$big_bytes"
+    done
+}
+
+verify_every_type() {
+    local spec label stem pure
+    for spec in "${verify_keys[@]}"; do
+        IFS=: read -r label stem pure <<<"$spec"
+        "${measure[@]}" exec --label "verify_file $label" --bytes "$1" --out "$results" -- \
+            "$verify_bin" "$work/verify/$stem${pure:+-pure}.bin" "$root/testdata/keys/$stem.pub.pem"
     done
 }
 
@@ -273,15 +362,18 @@ main() {
     # shares this tree) must not mix two builds in one report.
     cp -p "$bin" "$work/atfota"
     bin="$work/atfota"
+    cp -p "$verify_bin" "$work/verify_file"
+    verify_bin="$work/verify_file"
     # The slot must hold the image plus the MCUboot trailer: 4 MiB of room.
     slot_size="$((size_mib + 4))M"
 
     load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
     log "making and signing the ${size_mib} MiB and ${small_mib} MiB images"
     make_payloads
+    make_certificates
     start_nginx
     start_ftp
-    log "nginx (pid $nginx_pid) serves http://127.0.0.1:$port/, pyftpdlib (pid $ftp_pid)" \
+    log "nginx (pid $nginx_pid) serves http://127.0.0.1:$port/ and https://127.0.0.1:$tls_port/, pyftpdlib (pid $ftp_pid)" \
         "ftp://127.0.0.1:$ftp_port/; $runs runs of each measurement"
     run_all
 

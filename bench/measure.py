@@ -16,10 +16,13 @@ Subcommands:
   exec   --label L --bytes N --out F [--timeout S] -- CMD...
          times CMD from spawn to exit.
   xfota  --label L --bytes N --out F --bin ATFOTA --data DIR --slot-size S
-         --url URL [--timeout S] [--log FILE]
+         --url URL [--sec-tag T --ca CA.pem] [--timeout S] [--log FILE]
          creates a factory-fresh device in DIR if it is missing (untimed),
          boots `atfota modem` on it, waits for `Ready`, sends
-         AT#XFOTA=1,"URL" and stops the clock at `#XFOTA: 4,0`.
+         AT#XFOTA=1,"URL"[,T] and stops the clock at `#XFOTA: 4,0`. With
+         --sec-tag, the CA is first written under T through AT%CMNG as
+         Nordic's tools send it (AT+CFUN=4, the PEM with CRLF line breaks
+         inside the quotes, AT+CFUN=1), untimed.
   gtota  --label L --bytes N --out F --bin ATFOTA --data DIR --slot-size S
          --server HOST:PORT --file NAME --user U --password P [--timeout S]
          [--log FILE]
@@ -53,8 +56,13 @@ OURS_SMALL = "atfota AT#XFOTA=1 (small image)"
 SHA = "sha256sum"
 CURL_FTP = "curl ftp:// -o FILE"
 OURS_FTP = "atfota AT+GTOTA=1"
-# (protocol, curl's label, ours) pairs the targets table compares.
-PAIRS = (("HTTP", CURL, OURS_BIG), ("FTP", CURL_FTP, OURS_FTP))
+CURL_TLS = "curl --cacert CA -o FILE (https)"
+OURS_TLS = "atfota AT#XFOTA=1 (https)"
+OPENSSL_SHA = "openssl dgst -sha256"
+# Verification runs are labelled with this prefix and the signature type.
+VERIFY_PREFIX = "verify_file "
+# (protocol, curl's label, ours, the largest ours/curl wall-time ratio the issue allows).
+PAIRS = (("HTTP", CURL, OURS_BIG, 0.8), ("FTP", CURL_FTP, OURS_FTP, 0.8), ("HTTPS", CURL_TLS, OURS_TLS, 1.0))
 # Targets from the issue.
 RSS_LIMIT_MIB = 16.0
 RSS_SPREAD_MIB = 1.0
@@ -97,6 +105,8 @@ def parse_args(argv):
     common(x)
     modem_args(x)
     x.add_argument("--url", required=True)
+    x.add_argument("--sec-tag", type=int, help="sec_tag for an https:// URL (needs --ca)")
+    x.add_argument("--ca", help="root CA (PEM) written under --sec-tag through AT%%CMNG")
     # The binary's default profile (nrf9160-slm), as before FTP was added.
     x.set_defaults(profile=None)
 
@@ -114,6 +124,8 @@ def parse_args(argv):
     r.add_argument("--meta", action="append", default=[], help="KEY=VALUE shown above the tables")
 
     args = p.parse_args(argv)
+    if args.cmd == "xfota" and (args.sec_tag is None) != (args.ca is None):
+        p.error("--sec-tag and --ca go together")
     if args.cmd == "exec":
         if args.command[:1] == ["--"]:
             args.command = args.command[1:]
@@ -201,6 +213,9 @@ def drive_xfota(args, proc, spawned):
     wait_for(lines, deadline, lambda line: line == "Ready", "the modem never printed Ready")
     ready = time.monotonic()
     command = f'AT#XFOTA=1,"{args.url}"'
+    if args.sec_tag is not None:
+        provision_ca(proc, lines, deadline, args.sec_tag, args.ca)
+        command += f",{args.sec_tag}"
     t0 = time.monotonic()
     send(proc, command)
     marks = drive_download(lines, deadline, t0)
@@ -216,6 +231,21 @@ def drive_xfota(args, proc, spawned):
         "pct100_s": marks["pct100"],
         "done_s": wall,
     }
+
+
+def provision_ca(proc, lines, deadline, tag, ca_path):
+    """Writes the root CA under `tag` as Nordic's tools do (offline, the PEM's line breaks as
+    CRLF inside the quotes), then brings the modem online again; untimed."""
+    with open(ca_path, encoding="ascii") as f:
+        pem = f.read().strip().replace("\r\n", "\n").replace("\n", "\r\n")
+    for command in ("AT+CMEE=1", "AT+CFUN=4", f'AT%CMNG=0,{tag},0,"{pem}"', "AT+CFUN=1"):
+        proc.stdin.write(f"{command}\r\n".encode())
+        proc.stdin.flush()
+        line = wait_for(
+            lines, deadline, lambda line: line == "OK" or "ERROR" in line, f"no answer to {command[:20]}..."
+        )
+        if line != "OK":
+            raise BenchError(f"provisioning the CA failed: {command[:20]}... answered {line}")
 
 
 def drive_download(lines, deadline, t0):
@@ -493,15 +523,16 @@ def report(path, meta):
         out.append(f"Peak RSS of `{OURS_FTP}` covers the whole process: its automatic install after COMPLETE too.")
         out.append("")
     out.extend(targets(rows))
+    out.extend(verification(rows))
     out.extend(phases(rows))
     return "\n".join(out) + "\n"
 
 
 def targets(rows):
     out = []
-    for proto, curl_label, ours_label in PAIRS:
+    for proto, curl_label, ours_label, limit in PAIRS:
         if curl_label in rows and ours_label in rows:
-            out.extend(pair_targets(proto, rows[curl_label], rows[ours_label]))
+            out.extend(pair_targets(proto, rows[curl_label], rows[ours_label], limit))
     if CURL in rows and OURS_BIG in rows and OURS_SMALL in rows:
         rss_big, rss_small = peak_rss_mib(rows[OURS_BIG]), peak_rss_mib(rows[OURS_SMALL])
         spread = abs(rss_big - rss_small)
@@ -523,7 +554,7 @@ def targets(rows):
     return [row("target", "figure", "met"), "|---|---|---|", *out, ""]
 
 
-def pair_targets(proto, curl_rs, ours_rs):
+def pair_targets(proto, curl_rs, ours_rs, limit):
     """The wall-time and peak-RSS rows of one protocol."""
     curl = [r["wall_s"] for r in curl_rs]
     ours = [r["wall_s"] for r in ours_rs]
@@ -542,9 +573,9 @@ def pair_targets(proto, curl_rs, ours_rs):
         )
     out = [
         row(
-            f"{proto}: wall time ≤ curl's",
+            f"{proto}: wall time ≤ {limit:.1f} × curl's",
             f"ours/curl = {ratio_med:.2f} (median), {ratio_min:.2f} (best)",
-            yes(ratio_med <= 1.0),
+            yes(ratio_med <= limit),
         ),
         row(f"{proto}: peak RSS ≤ {RSS_LIMIT_MIB:.0f} MiB", rss_figure, yes(rss <= RSS_LIMIT_MIB)),
     ]
@@ -560,6 +591,26 @@ def pair_targets(proto, curl_rs, ours_rs):
                 "—",
             )
         )
+    return out
+
+
+def verification(rows):
+    """Each signature type's verification against hashing alone, on the same image size."""
+    refs = [(label, statistics.median(r["wall_s"] for r in rows[label])) for label in (SHA, OPENSSL_SHA) if label in rows]
+    verifies = [(label, rs) for label, rs in rows.items() if label.startswith(VERIFY_PREFIX)]
+    if not verifies:
+        return []
+    out = [
+        "Verification of the big image by signature type (whole process: read from the page cache, hash, check):",
+        "",
+        row("signature", "median wall (s)", "MiB/s (median)", *(f"time / {label}'s" for label, _ in refs)),
+        "|---|---:|---:|" + "---:|" * len(refs),
+    ]
+    for label, rs in verifies:
+        med = statistics.median(r["wall_s"] for r in rs)
+        size = rs[0]["bytes"] / MIB
+        out.append(row(label[len(VERIFY_PREFIX) :], f"{med:.3f}", f"{size / med:.0f}", *(f"{med / ref:.2f}" for _, ref in refs)))
+    out.append("")
     return out
 
 
@@ -604,7 +655,7 @@ def phases(rows):
 
 
 def xfota_phases(rows):
-    present = [(label, rows[label]) for label in (OURS_BIG, OURS_SMALL) if label in rows]
+    present = [(label, rows[label]) for label in (OURS_BIG, OURS_SMALL, OURS_TLS) if label in rows]
     if not present:
         return []
     out = [

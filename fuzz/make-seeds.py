@@ -277,6 +277,62 @@ def patch_apply():
               struct.pack('<BBH', 0x80 | i << 2, 0, 4096) + old[:4096] + new[:4096])
 
 
+def ftp_reply():
+    # [3 chunk-pattern bytes, peer byte: 0 public v4, 1 loopback, 2 private v4, 3 public v6],
+    # then what an FTP server sends on the control connection.
+    seeds = {
+        'session': b'220 pyftpdlib 2.2.0 ready.\r\n331 Username ok, send password.\r\n'
+                   b'230 Login successful.\r\n200 Type set to: Binary.\r\n213 268436528\r\n'
+                   b'213 20261201105400\r\n229 Entering extended passive mode (|||30007|).\r\n'
+                   b'150 File status okay. About to open data connection.\r\n'
+                   b'226 Transfer complete.\r\n221 Goodbye.\r\n',
+        'pasv': b'227 Entering Passive Mode (127,0,0,1,117,55).\r\n227 Entering Passive Mode 0,0,0,0,4,1\r\n'
+                b'227 =10,1,2,3,200,10\r\n227 (300,1,1,1,1,1)\r\n227 (1,1,1,1,0,0)\r\n',
+        'epsv': b'229 Entering Extended Passive Mode (|||6446|)\r\n229 (!!!65535!)\r\n229 (|||0|)\r\n'
+                b'229 (|||65536|)\r\n229 (1116|)\r\n',
+        'size_mdtm': b'213 0\r\n213 18446744073709551615\r\n213 18446744073709551616\r\n'
+                     b'213 20261201105400.123\r\n213 2026120110540\r\n213 -5\r\n',
+        'multi_line': b'220-Welcome to Pure-FTPd.\r\n220-You are user number 1 of 50.\r\n'
+                      b'   220 is not the end\r\n220-Local time is now 11:00.\r\n220 ready\r\n'
+                      b'230-\r\n230 in\n',
+        'refusals': b'120 Service ready in 5 minutes.\r\n421 Too many users.\r\n530 Login incorrect.\r\n'
+                    b'550 No such file.\r\n',
+        'broken': b'220\r\n22 short\r\n600 too big\r\n220x no separator\r\n',
+        'binary': b'220 \xff\xfe\x00\x07bell\x1b[0m \xc3\xa9t\xc3\xa9\r\n',
+        'long_line': b'220 ' + b'x' * 5000 + b'\r\n',
+    }
+    for i, (name, data) in enumerate(seeds.items()):
+        write('ftp_reply', name, bytes([0, 7, 40, i % 4]) + data)
+
+
+def http_head():
+    # [flags: bit 0 the request carried If-Range "known"; requested offset u64 LE], then the
+    # response head as a server sends it.
+    def head(status, *fields):
+        return (f'HTTP/1.1 {status}\r\n' + ''.join(f + '\r\n' for f in fields) + '\r\n').encode()
+
+    seeds = {
+        'ok': (0, 0, head('200 OK', 'Server: nginx', 'Content-Length: 268436528',
+                          'ETag: "692d7a1b-10000230"', 'Last-Modified: Mon, 01 Dec 2026 10:54:00 GMT')),
+        'ok_weak_etag': (0, 5, head('200 OK', 'content-length: 10', 'etag: W/"x"')),
+        'ok_no_length': (0, 0, head('200 OK', 'Transfer-Encoding: chunked')),
+        'partial': (1, 1000, head('206 Partial Content', 'Content-Length: 9000',
+                                  'Content-Range: bytes 1000-9999/10000', 'ETag: "abc"')),
+        'partial_known': (1, 4096, head('206 Partial Content', 'Content-Range: bytes 4096-8191/8192')),
+        'partial_wrong': (0, 10, head('206 Partial Content', 'Content-Range: bytes 0-99/100')),
+        'partial_star': (0, 0, head('206 Partial Content', 'Content-Range: bytes 0-99/*')),
+        'unsatisfied': (1, 8192, head('416 Range Not Satisfiable', 'Content-Range: bytes */8192')),
+        'redirect': (0, 0, head('302 Found', 'Location:  /images/app.bin ', 'Content-Length: 0')),
+        'redirect_none': (0, 0, head('308 Permanent Redirect')),
+        'not_found': (0, 0, head('404 Not Found', 'Content-Length: 153')),
+        'http10': (0, 0, b'HTTP/1.0 200 OK\nContent-Length: 5\n\n'),
+        'odd_values': (0, 0, head('200 OK', 'Content-Length: +5', 'Content-Length: 5',
+                                  'ETag: "\xe9"'.encode('latin-1').decode('latin-1'))),
+    }
+    for name, (flags, requested, data) in seeds.items():
+        write('http_head', name, struct.pack('<BQ', flags, requested) + data)
+
+
 if __name__ == '__main__':
     at_line()
     image_stream()
@@ -285,3 +341,5 @@ if __name__ == '__main__':
     settings_open()
     modem_input()
     patch_apply()
+    ftp_reply()
+    http_head()

@@ -17,6 +17,8 @@ mod cancel;
 mod error;
 mod event;
 mod ftp;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod http;
 mod options;
 mod response;

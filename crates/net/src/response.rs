@@ -14,7 +14,7 @@ const REDIRECTS: [u16; 5] = [301, 302, 303, 307, 308];
 
 /// The fields of a response head that matter to a download.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct Head<'a> {
+pub struct Head<'a> {
     /// Status code.
     pub status: u16,
     /// `Content-Length`, raw.
@@ -31,7 +31,7 @@ pub(crate) struct Head<'a> {
 
 /// What to do with a response.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Verdict<'a> {
+pub enum Verdict<'a> {
     /// Follow the redirect to this (possibly relative) location.
     Redirect(&'a str),
     /// Read the body: `start` describes it, `length` bytes follow (may be 0).
@@ -40,7 +40,7 @@ pub(crate) enum Verdict<'a> {
 
 /// Decides what a response to a request for bytes from `requested` onwards means.
 /// `known` is the validator the request carried (kept when a 206 names none).
-pub(crate) fn classify<'a>(
+pub fn classify<'a>(
     head: &Head<'a>,
     requested: u64,
     known: Option<&str>,
@@ -118,7 +118,7 @@ fn validator(head: &Head<'_>) -> Option<String> {
 
 /// A parsed `Content-Range` value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ContentRange {
+pub enum ContentRange {
     /// `bytes first-last/total` (`total` is `None` for `*`).
     Bytes { first: u64, last: u64, total: Option<u64> },
     /// `bytes */total`, sent with 416.
@@ -127,7 +127,7 @@ pub(crate) enum ContentRange {
 
 impl ContentRange {
     /// Parses one value strictly; `None` for anything not in the grammar or out of range.
-    pub(crate) fn parse(raw: &str) -> Option<Self> {
+    pub fn parse(raw: &str) -> Option<Self> {
         let (unit, rest) = raw.trim().split_once(' ')?;
         if !unit.eq_ignore_ascii_case("bytes") {
             return None;

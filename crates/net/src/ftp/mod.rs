@@ -28,8 +28,9 @@
 
 mod command;
 mod control;
-mod parse;
-mod reply;
+// Public (inside this private module) for the `fuzzing` re-exports only.
+pub mod parse;
+pub mod reply;
 
 use std::io;
 use std::net::{SocketAddr, TcpStream};

@@ -8,7 +8,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 
 /// The port of an EPSV reply text: `Entering Extended Passive Mode (|||6446|)`, where `|`
 /// may be any printable delimiter.
-pub(crate) fn epsv_port(text: &str) -> Option<u16> {
+pub fn epsv_port(text: &str) -> Option<u16> {
     let inner = &text[text.find('(')? + 1..];
     let mut chars = inner.chars();
     let delimiter = chars.next().filter(|c| c.is_ascii_graphic() && !c.is_ascii_digit())?;
@@ -22,7 +22,7 @@ pub(crate) fn epsv_port(text: &str) -> Option<u16> {
 
 /// The address of a PASV reply text: the first six comma-separated numbers, with or without
 /// the parentheses some servers leave out.
-pub(crate) fn pasv_address(text: &str) -> Option<SocketAddrV4> {
+pub fn pasv_address(text: &str) -> Option<SocketAddrV4> {
     let bytes = text.as_bytes();
     (0..bytes.len())
         .filter(|&i| bytes[i].is_ascii_digit() && (i == 0 || !bytes[i - 1].is_ascii_digit()))
@@ -30,13 +30,13 @@ pub(crate) fn pasv_address(text: &str) -> Option<SocketAddrV4> {
 }
 
 /// The size in a `213` reply to SIZE.
-pub(crate) fn size(text: &str) -> Option<u64> {
+pub fn size(text: &str) -> Option<u64> {
     digits(text)?.parse().ok()
 }
 
 /// The time in a `213` reply to MDTM, `YYYYMMDDHHMMSS[.sss]`, kept as text: it is only ever
 /// compared for equality.
-pub(crate) fn modification_time(text: &str) -> Option<&str> {
+pub fn modification_time(text: &str) -> Option<&str> {
     let (whole, fraction) = text.split_once('.').unwrap_or((text, "0"));
     (whole.len() == 14 && digits(whole).is_some() && digits(fraction).is_some()).then_some(text)
 }
@@ -50,7 +50,7 @@ pub(crate) fn modification_time(text: &str) -> Option<&str> {
 /// that is not publicly routable while the server itself is reached on a public address, is
 /// replaced by the control connection's peer address; the port is kept. A private address from
 /// a server on a private network is kept: it may be a separate data host.
-pub(crate) fn pasv_target(announced: SocketAddrV4, peer: SocketAddr) -> SocketAddr {
+pub fn pasv_target(announced: SocketAddrV4, peer: SocketAddr) -> SocketAddr {
     let ip = *announced.ip();
     if ip.is_unspecified() || (!is_public_v4(ip) && is_public(peer.ip())) {
         SocketAddr::new(peer.ip(), announced.port())

@@ -18,34 +18,34 @@ const MAX_LINES: u32 = 0x400;
 
 /// One complete reply: its code and the text of its last line.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Reply {
+pub struct Reply {
     /// The three-digit reply code, 100..=599.
-    pub(crate) code: u16,
+    pub code: u16,
     /// The last line after the code and separator, lossily decoded, control characters
     /// replaced, trimmed.
-    pub(crate) text: String,
+    pub text: String,
 }
 
 impl Reply {
     /// 1xx: preliminary, another reply follows.
-    pub(crate) fn is_preliminary(&self) -> bool {
+    pub fn is_preliminary(&self) -> bool {
         self.code < 200
     }
 
     /// 2xx: completed.
-    pub(crate) fn is_complete(&self) -> bool {
+    pub fn is_complete(&self) -> bool {
         (200..300).contains(&self.code)
     }
 
     /// 4xx: transient negative completion.
-    pub(crate) fn is_transient_refusal(&self) -> bool {
+    pub fn is_transient_refusal(&self) -> bool {
         (400..500).contains(&self.code)
     }
 }
 
 /// Reassembles replies from arbitrary chunks of control-connection bytes.
 #[derive(Debug)]
-pub(crate) struct ReplyReader {
+pub struct ReplyReader {
     buf: Box<[u8; BUF]>,
     /// First byte not consumed yet.
     start: usize,
@@ -57,12 +57,12 @@ pub(crate) struct ReplyReader {
 
 impl ReplyReader {
     /// An empty reader.
-    pub(crate) fn new() -> Self {
+    pub fn new() -> Self {
         Self { buf: Box::new([0; BUF]), start: 0, end: 0, pending: None }
     }
 
     /// The next complete reply, `Ok(None)` if more bytes are needed.
-    pub(crate) fn poll_reply(&mut self) -> Result<Option<Reply>, DownloadError> {
+    pub fn poll_reply(&mut self) -> Result<Option<Reply>, DownloadError> {
         loop {
             let Some(newline) = self.buf[self.start..self.end].iter().position(|&b| b == b'\n') else {
                 if self.start == 0 && self.end == BUF {
@@ -86,7 +86,7 @@ impl ReplyReader {
 
     /// Space for the next read from the socket; never empty while `poll_reply` returns
     /// `Ok(None)`.
-    pub(crate) fn unfilled(&mut self) -> &mut [u8] {
+    pub fn unfilled(&mut self) -> &mut [u8] {
         if self.start > 0 {
             self.buf.copy_within(self.start..self.end, 0);
             self.end -= self.start;
@@ -96,8 +96,14 @@ impl ReplyReader {
     }
 
     /// Accounts `n` bytes written into [`ReplyReader::unfilled`].
-    pub(crate) fn filled(&mut self, n: usize) {
+    pub fn filled(&mut self, n: usize) {
         self.end = (self.end + n).min(BUF);
+    }
+}
+
+impl Default for ReplyReader {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
