@@ -166,9 +166,12 @@ impl Output {
     fn new(json: bool, t0: Instant) -> Self {
         let bar = (!json && std::io::stderr().is_terminal()).then(|| {
             let style = ProgressStyle::with_template(
-                "{spinner} {prefix:12} [{bar:30}] {pos:>3}%  {per_sec:>8}  {elapsed_precise}",
+                "{spinner} {prefix:12} [{bar:30}] {pos:>3}%  {rate:>8}  {elapsed_precise}",
             )
             .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .with_key("rate", |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = write!(w, "{:.1} %/s", s.per_sec());
+            })
             .progress_chars("=> ");
             let bar =
                 ProgressBar::with_draw_target(Some(100), ProgressDrawTarget::stderr()).with_style(style);

@@ -1,5 +1,5 @@
 //! URC filters for [`crate::Session`], one per profile, read through the host's one
-//! vocabulary ([`crate::wire`]) so that no URC text is written here.
+//! vocabulary (the private `wire` module) so that no URC text is written here.
 
 use crate::request::Profile;
 use crate::wire;

@@ -97,7 +97,7 @@ fn parse_xfota(line: &str) -> Option<Signal> {
 /// an activation failure: the previous firmware runs).
 fn xfota_error(code: u64, after_reboot: bool) -> Signal {
     let why = match code {
-        1 => "the download failed".to_string(),
+        1 => "the modem could not download the image (network or server)".to_string(),
         2 if after_reboot => "the bootloader refused to install the image".into(),
         2 => "the modem rejected the image".into(),
         3 => "the image is not of the kind asked for (application or modem)".into(),
