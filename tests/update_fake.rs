@@ -437,7 +437,7 @@ fn every_result_code_of_both_profiles() {
             0,
             "updated: now running NL668-EAU_V1.1.0",
         ),
-        ("GTOTA DOWNLOAD FAILED: 3", None, 5, "download failed: the server refused the file"),
+        ("GTOTA DOWNLOAD FAILED: 3", None, 5, "download failed: the server has no such file"),
         ("GTOTA UPGRADE FAILED: 10", None, 6, "rejected: not a firmware package"),
         ("GTOTA UPGRADE FAILED: 11", None, 7, "image mismatch"),
         ("GTOTA DOWNLOAD COMPLETE", Some("GTOTA UPGRADE FAILED: 12"), 6, "rejected: signature not trusted"),

@@ -14,6 +14,7 @@ use anyhow::{Context, bail, ensure};
 use atfota_host::{Event, Link, Outcome, Profile, Request, Updater};
 use atfota_image::ImageVersion;
 use atfota_peers::HttpPeer;
+use atfota_vocab::slm::Xfota;
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// Size of the demo application's body.
@@ -109,7 +110,9 @@ fn converse(child: &mut Child, url: &str, want: ImageVersion) -> anyhow::Result<
             Event::Sent { line } => say(format!("-> {line}")),
             Event::Response { line } => say(format!("<- {line}")),
             // Progress shows on the bar; the transcript keeps the last one.
-            Event::Urc { line } if !line.starts_with("#XFOTA: 1,0,") || line.ends_with(",100") => {
+            Event::Urc { line }
+                if Xfota::parse(line).ok().and_then(|x| x.percent()).is_none_or(|p| p == 100) =>
+            {
                 say(format!("<~ {line}"))
             }
             Event::Progress { percent } => bar.set_position(u64::from(*percent)),

@@ -201,16 +201,13 @@ impl Output {
         }
         let Some(bar) = &self.bar else { return };
         match e {
-            Event::Sent { line } if line.starts_with("AT#XFOTA=1") || line.starts_with("AT#XFOTA=2") => {
-                bar.set_prefix("downloading")
-            }
-            Event::Sent { line } if line.starts_with("AT+GTOTA=") => bar.set_prefix("downloading"),
+            Event::DownloadStarted => bar.set_prefix("downloading"),
+            Event::Erasing => bar.set_prefix("erasing"),
             Event::Progress { percent } => bar.set_position(u64::from(*percent)),
             Event::Retrying { attempt, reason } => {
                 bar.println(format!("retry {attempt}: {reason}"));
                 bar.set_prefix("resuming");
             }
-            Event::Urc { line } if line.ends_with(": 2,0") => bar.set_prefix("erasing"),
             Event::Downloaded => bar.set_prefix("verified"),
             Event::Rebooting => bar.set_prefix("rebooting"),
             Event::Booted => bar.set_prefix("booted"),

@@ -32,4 +32,4 @@ pub mod parse;
 
 pub use format::{CmeError, CmeeMode, Final, Response, line, quote, quote_multiline};
 pub use framer::{Frame, Framer, MAX_LINE_LEN};
-pub use parse::{Arg, ArgError, Args, Command, Op, ParseError, parse_line};
+pub use parse::{Arg, ArgError, Args, Command, Op, ParseError, parse_args, parse_line};

@@ -11,6 +11,7 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use atfota_at::Final;
+use atfota_vocab::nl668::Setting;
 
 use crate::outcome::{Event, Outcome};
 use crate::request::{Profile, Request, Timeouts};
@@ -34,7 +35,7 @@ pub enum Output {
 enum Purpose {
     Probe,
     GtsetQuery,
-    GtsetSet { name: String, old: i64 },
+    GtsetSet { setting: Setting, old: u8 },
     Start,
     Cancel,
     Reset,
@@ -96,7 +97,7 @@ pub struct Update {
     stalled: bool,
     percent: Option<u8>,
     /// NL668 settings changed by this update, with their previous values.
-    restore: Vec<(String, i64)>,
+    restore: Vec<(Setting, u8)>,
     /// The outcome, decided but not yet final while `Finishing`.
     verdict: Option<Outcome>,
     port_open: bool,
@@ -269,10 +270,10 @@ impl Update {
         match p.purpose {
             Purpose::Probe => self.probed(now),
             Purpose::GtsetQuery => self.prerequisites(now, ok, &p.lines),
-            Purpose::GtsetSet { name, old } => {
+            Purpose::GtsetSet { setting, old } => {
                 if ok {
-                    self.restore.push((name, old));
-                } else if name == wire::GTSET_PREREQUISITES[0] {
+                    self.restore.push((setting, old));
+                } else if setting == wire::GTSET_PREREQUISITES[0] {
                     self.refused(now, &p.line, text);
                 } else {
                     log::warn!("{} answered {text}: going on without it", p.line.shown);
@@ -282,6 +283,7 @@ impl Update {
             Purpose::Start => {
                 if let Phase::Downloading { stall_at } = &mut self.phase {
                     *stall_at = now + self.timeouts.stall;
+                    self.emit(Event::DownloadStarted);
                 }
             }
             Purpose::Cancel => self.cancelled(now),
@@ -338,6 +340,7 @@ impl Update {
             Signal::DownloadStarted | Signal::Erased if downloading => self.alive(now, self.timeouts.stall),
             Signal::ErasePending if downloading => {
                 self.alive(now, self.timeouts.stall.max(self.timeouts.erase));
+                self.emit(Event::Erasing);
             }
             Signal::Downloaded if downloading => self.downloaded(now),
             Signal::DownloadFailed(why) if downloading => self.failed(now, why, false),
@@ -375,7 +378,7 @@ impl Update {
 
     /// `AT`: the modem may still be booting; each probe waits [`Timeouts::probe`].
     fn probe(&mut self, now: Instant) {
-        let line = Line { wire: "AT".into(), shown: "AT".into() };
+        let line = Line::plain("AT");
         self.send(now, line, Purpose::Probe, self.timeouts.probe);
     }
 
@@ -397,15 +400,15 @@ impl Update {
         if !ok {
             log::warn!("AT+GTSET? is not supported: starting without the prerequisites");
         }
-        let current: Vec<(String, i64)> = lines.iter().filter_map(|l| wire::parse_gtset(l)).collect();
-        for name in wire::GTSET_PREREQUISITES {
-            match current.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)) {
+        let current: Vec<(Setting, u8)> = lines.iter().filter_map(|l| wire::parse_gtset(l)).collect();
+        for setting in wire::GTSET_PREREQUISITES {
+            match current.iter().find(|(s, _)| *s == setting) {
                 Some((_, 1)) => {}
                 Some((_, old)) => {
-                    let purpose = Purpose::GtsetSet { name: name.to_string(), old: *old };
-                    self.queue.push_back((wire::gtset(name, 1), purpose));
+                    let purpose = Purpose::GtsetSet { setting, old: *old };
+                    self.queue.push_back((wire::gtset(setting, true), purpose));
                 }
-                None => log::warn!("the module does not list {name}: not set"),
+                None => log::warn!("the module does not list {}: not set", setting.name()),
             }
         }
         self.start_download(now);
@@ -523,8 +526,8 @@ impl Update {
             self.phase = Phase::Done;
             return;
         }
-        for (name, old) in std::mem::take(&mut self.restore) {
-            self.queue.push_back((wire::gtset(&name, old), Purpose::Restore));
+        for (setting, old) in std::mem::take(&mut self.restore) {
+            self.queue.push_back((wire::gtset(setting, old != 0), Purpose::Restore));
         }
         if shows_version {
             self.queue.push_back((wire::version_query(self.req.profile, self.req.target), Purpose::Version));

@@ -26,6 +26,10 @@ pub enum Event {
         /// The line as received.
         line: String,
     },
+    /// The modem accepted the start command: the download runs.
+    DownloadStarted,
+    /// The modem erases its scratch area before the download (modem updates; slow).
+    Erasing,
     /// The download reached a new percentage (repeats are not reported).
     Progress {
         /// Percent downloaded, 0 to 100.

@@ -1,15 +1,14 @@
-//! URC filters for [`crate::Session`], one per profile, read through the host's one
-//! vocabulary (the private `wire` module) so that no URC text is written here.
+//! URC filters for [`crate::Session`], one per profile, read through the shared AT vocabulary
+//! (`atfota-vocab`) so that no URC text is written here.
 
-use crate::request::Profile;
-use crate::wire;
+use atfota_vocab::{nl668, slm};
 
 /// URC filter of the Nordic SLM profile: `#XFOTA: <stage>,<status>[,<info>]` and `Ready`.
 pub fn slm_urc(line: &str) -> bool {
-    wire::parse_urc(Profile::Nrf9160Slm, line).is_some()
+    slm::Urc::parse(line).is_ok()
 }
 
 /// URC filter of the Fibocom NL668 profile: `GTOTA ...`, `RDY`, `RING`.
 pub fn nl668_urc(line: &str) -> bool {
-    wire::parse_urc(Profile::Nl668, line).is_some()
+    nl668::Urc::parse(line).is_ok()
 }

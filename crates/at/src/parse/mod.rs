@@ -134,6 +134,22 @@ pub fn parse_line(line: &str) -> Result<Vec<Command>, ParseError> {
     }
 }
 
+/// Parse the parameter list of a response or URC line, the text after its `<name>: ` prefix (for
+/// example `"CALLBREAK",1` of `+GTSET: "CALLBREAK",1`), with the same value syntax as a set
+/// command's. Offsets in errors are byte offsets into `text`.
+pub fn parse_args(text: &str) -> Result<Args, ParseError> {
+    let mut s = Scanner::new(text);
+    let args = args::arg_list(&mut s)?;
+    match s.peek() {
+        None => Ok(args),
+        Some(found) => Err(ParseError::UnexpectedChar {
+            offset: s.offset(),
+            found,
+            expected: "',' before the next parameter, or the end of the line",
+        }),
+    }
+}
+
 fn is_extended_prefix(c: char) -> bool {
     matches!(c, '+' | '#' | '%' | '$' | '^')
 }

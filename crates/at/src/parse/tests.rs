@@ -250,3 +250,13 @@ proptest! {
         );
     }
 }
+
+#[test]
+fn response_parameter_lists() {
+    assert_eq!(parse_args(r#""CALLBREAK",1"#), Ok(Args::from(vec![text("CALLBREAK"), Arg::Int(1)])));
+    assert_eq!(parse_args(r#""2.5.0", "a\22b""#), Ok(Args::from(vec![text("2.5.0"), text("a\"b")])));
+    assert_eq!(parse_args(""), Ok(Args::default()));
+    assert_eq!(parse_args("1,,x"), Ok(Args::from(vec![Arg::Int(1), Arg::Omitted, bare("x")])));
+    assert!(matches!(parse_args("1;2"), Err(ParseError::UnexpectedChar { offset: 1, found: ';', .. })));
+    assert!(matches!(parse_args(r#""open"#), Err(ParseError::UnterminatedString { offset: 0 })));
+}

@@ -140,8 +140,8 @@ impl Profile {
     /// Line printed when a boot completes.
     pub fn banner(&self) -> &'static str {
         match self {
-            Self::Slm(_) => "Ready",
-            Self::Nl668(_) => nl668::BANNER,
+            Self::Slm(_) => atfota_vocab::slm::READY,
+            Self::Nl668(_) => atfota_vocab::nl668::READY,
         }
     }
 

@@ -1,25 +1,27 @@
 //! The Fibocom NL668 profile (`nl668`): `AT+GTOTA`, `AT+GTSET` and the
 //! identification commands, in Fibocom's style.
 //!
-//! Owns the argument rules and URC wording of spec/fibocom-gtota.md,
-//! including this project's extensions where the vendor's reference is
-//! silent (failure URCs, their codes, the result after the automatic
-//! reboot), and the emulated incoming call. Never logs or answers a
-//! password: refusals are logged by parameter position, not by value.
+//! Owns what the commands of spec/fibocom-gtota.md do, including this
+//! project's extensions where the vendor's reference is silent (which
+//! failure gets which code, the result after the automatic reboot), and the
+//! emulated incoming call; the wording and syntax of every command and URC
+//! are [`atfota_vocab::nl668`]'s. Never logs or answers a password: refusals
+//! are logged by parameter position, not by value.
 
 use atfota_at::{Args, CmeError, Command, Op, Response, quote};
 use atfota_download::{FtpSource, HttpSource, Source};
 use atfota_image::ImageKind;
 use atfota_storage::NorFlash;
+use atfota_vocab::Error as VocabError;
+use atfota_vocab::nl668::{
+    DownloadFailure, GTOTA_TEST, Gtota, GtotaCommand, GtsetCommand, GtsetValue, RING, Revision, Setting,
+    UpgradeFailure,
+};
 
 use super::{Conditions, Ctx, cme_for};
 use crate::engine::DownloadRequest;
 use crate::event::{Event, FailKind, Failure, UpgradeResult};
 
-/// Line printed when a boot completes.
-pub const BANNER: &str = "RDY";
-/// Longest string parameter of `AT+GTOTA`, in bytes.
-pub const MAX_STRING: usize = 255;
 /// Settings key of `AT+GTSET="CALLBREAK"`.
 pub const KEY_CALLBREAK: &str = "nl668.callbreak";
 /// Settings key of `AT+GTSET="GPRSFIRST"`.
@@ -27,9 +29,9 @@ pub const KEY_GPRSFIRST: &str = "nl668.gprsfirst";
 
 const MANUFACTURER: &str = "Fibocom Wireless Inc.";
 const MODEL: &str = "NL668-EAU";
-const GTOTA_TEST: &str = "+GTOTA: (0-1),<\"url\">[,<\"filename\">,<\"username\">,<\"password\">]";
-/// `AT+GTSET` names, their settings keys, in listing order.
-const GTSET: [(&str, &str); 2] = [("CALLBREAK", KEY_CALLBREAK), ("GPRSFIRST", KEY_GPRSFIRST)];
+/// `AT+GTSET` settings and their settings keys, in listing order.
+const GTSET: [(Setting, &str); 2] =
+    [(Setting::CallBreak, KEY_CALLBREAK), (Setting::GprsFirst, KEY_GPRSFIRST)];
 
 /// The NL668 profile.
 #[derive(Debug)]
@@ -52,20 +54,18 @@ impl Nl668 {
             ("I", Op::Action) => Response::ok()
                 .with_line(format!("Manufacturer: {MANUFACTURER}"))
                 .with_line(format!("Model: {MODEL}"))
-                .with_line(format!("Revision: {revision}")),
+                .with_line(format!("Revision: {}", revision.text())),
             ("+CGMI", Op::Action) => Response::ok().with_line(format!("+CGMI: {}", quote(MANUFACTURER))),
             ("+CGMM", Op::Action) => Response::ok().with_line(format!("+CGMM: {}", quote(MODEL))),
-            ("+CGMR", Op::Action) => Response::ok().with_line(format!("+CGMR: {}", quote(&revision))),
+            ("+CGMR", Op::Action) => Response::ok().with_line(revision.to_string()),
             ("+CGMI" | "+CGMM" | "+CGMR", Op::Test) => Response::ok(),
             ("+GTOTA", Op::Set(args)) => self.gtota(args, ctx),
             ("+GTOTA", Op::Test) => Response::ok().with_line(GTOTA_TEST),
             ("+GTSET", Op::Set(args)) => gtset(args, ctx),
-            ("+GTSET", Op::Read) => {
-                GTSET.iter().fold(Response::ok(), |r, (name, key)| r.with_line(gtset_line(name, key, ctx)))
-            }
-            ("+GTSET", Op::Test) => GTSET
+            ("+GTSET", Op::Read) => GTSET
                 .iter()
-                .fold(Response::ok(), |r, (name, _)| r.with_line(format!("+GTSET: \"{name}\",(0,1)"))),
+                .fold(Response::ok(), |r, (s, key)| r.with_line(gtset_value(*s, key, ctx).to_string())),
+            ("+GTSET", Op::Test) => GTSET.iter().fold(Response::ok(), |r, (s, _)| r.with_line(s.test_line())),
             ("+GTOTA" | "+GTSET", _) => Response::cme(CmeError::OPERATION_NOT_SUPPORTED),
             _ => Response::error(),
         }
@@ -77,14 +77,14 @@ impl Nl668 {
         match event {
             Event::DownloadStarted { .. } => {
                 self.rang = false;
-                vec!["GTOTA DOWNLOAD START".into()]
+                vec![Gtota::DownloadStart.to_string()]
             }
             Event::Progress(p) => {
-                let mut urcs = vec![format!("GTOTA DOWNLOADING: {p}%")];
+                let mut urcs = vec![Gtota::Downloading(*p).to_string()];
                 if self.conditions.incoming_call_at.is_some_and(|at| *p >= at) && !self.rang {
                     self.rang = true;
-                    urcs.push("RING".into());
-                    if setting(ctx, KEY_CALLBREAK) == 1 {
+                    urcs.push(RING.into());
+                    if setting_value(ctx, KEY_CALLBREAK) == 1 {
                         log::info!("incoming call: CALLBREAK is 1, the download goes on");
                     } else {
                         log::warn!(
@@ -95,20 +95,22 @@ impl Nl668 {
                 }
                 urcs
             }
-            Event::TransferComplete => vec!["GTOTA DOWNLOAD COMPLETE".into()],
+            Event::TransferComplete => vec![Gtota::DownloadComplete.to_string()],
             Event::Downloaded => {
                 // The module installs by itself: reboot into the bootloader.
                 ctx.system.reset = true;
                 Vec::new()
             }
             Event::DownloadFailed(f) => match download_code(f) {
-                Some(code) => vec![format!("GTOTA DOWNLOAD FAILED: {code}")],
-                None => vec![format!("GTOTA UPGRADE FAILED: {}", upgrade_code(f))],
+                Some(code) => vec![Gtota::DownloadFailed(DownloadFailure(code)).to_string()],
+                None => vec![Gtota::UpgradeFailed(UpgradeFailure(upgrade_code(f))).to_string()],
             },
-            Event::Result(UpgradeResult::Complete) => vec!["GTOTA UPGRADE SUCCESS".into()],
-            Event::Result(UpgradeResult::Reverted) => vec!["GTOTA UPGRADE FAILED: 14".into()],
+            Event::Result(UpgradeResult::Complete) => vec![Gtota::UpgradeSuccess.to_string()],
+            Event::Result(UpgradeResult::Reverted) => {
+                vec![Gtota::UpgradeFailed(UpgradeFailure::REVERTED).to_string()]
+            }
             Event::Result(UpgradeResult::Failed(f)) => {
-                vec![format!("GTOTA UPGRADE FAILED: {}", upgrade_code(f))]
+                vec![Gtota::UpgradeFailed(UpgradeFailure(upgrade_code(f))).to_string()]
             }
             _ => Vec::new(),
         }
@@ -133,65 +135,44 @@ impl Nl668 {
     }
 }
 
-/// Checks the parameters of `AT+GTOTA` and builds the request.
+/// Checks the parameters of `AT+GTOTA` (their syntax through the vocabulary, then the URL or
+/// server) and builds the request.
 fn request(args: &Args) -> Result<DownloadRequest, (CmeError, String)> {
     let bad = |why: String| (CmeError::INCORRECT_PARAMETERS, why);
-    if args.len() > 5 {
-        return Err(bad(format!("{} parameters, at most 5", args.len())));
-    }
-    let kind = match args.int(0) {
-        Ok(Some(k @ (0 | 1))) => k,
-        Ok(Some(k)) => return Err(bad(format!("<type> {k} is not 0 (HTTP) or 1 (FTP)"))),
-        _ => return Err(bad("<type> must be 0 (HTTP) or 1 (FTP)".into())),
-    };
-    // Each string: quoted, at most 255 bytes. Errors name the position, never the value.
-    let mut strings: [Option<&str>; 5] = [None; 5];
-    for (i, name) in [(1, "url"), (2, "filename"), (3, "username"), (4, "password")] {
-        match args.string(i) {
-            Ok(Some(s)) if s.len() > MAX_STRING => {
+    let command = GtotaCommand::from_args(args).map_err(|e| match e {
+        VocabError::TooLong { .. } => (CmeError::TEXT_STRING_TOO_LONG, e.to_string()),
+        _ => bad(e.to_string()),
+    })?;
+    let login = match command {
+        GtotaCommand::Http { url } => {
+            let full = if url.contains("://") { url } else { format!("http://{url}") };
+            let parsed = atfota_download::parse_http_url(&full).map_err(|e| bad(e.to_string()))?;
+            if parsed.scheme() != "http" {
                 return Err((
-                    CmeError::TEXT_STRING_TOO_LONG,
-                    format!("<{name}> is {} bytes, at most {MAX_STRING}", s.len()),
+                    CmeError::OPERATION_NOT_SUPPORTED,
+                    "type 0 downloads over plain HTTP only".into(),
                 ));
             }
-            Ok(v) => strings[i] = v,
-            Err(_) => return Err(bad(format!("<{name}> must be a quoted string"))),
+            return Ok(DownloadRequest {
+                kind: ImageKind::McubootApp,
+                identity: format!("nl668 {parsed}"),
+                source: Source::Http(HttpSource::new(parsed)),
+                sec_tag: None,
+            });
         }
-    }
-    let [_, url, file, user, pass] = strings;
-    let url = url.filter(|u| !u.is_empty()).ok_or_else(|| bad("<url> is missing".into()))?;
-    if kind == 0 {
-        if file.is_some() || user.is_some() || pass.is_some() {
-            return Err(bad("HTTP (type 0) takes only the URL: the file is part of it".into()));
-        }
-        let full = if url.contains("://") { url.to_string() } else { format!("http://{url}") };
-        let parsed = atfota_download::parse_http_url(&full).map_err(|e| bad(e.to_string()))?;
-        if parsed.scheme() != "http" {
-            return Err((CmeError::OPERATION_NOT_SUPPORTED, "type 0 downloads over plain HTTP only".into()));
-        }
-        return Ok(DownloadRequest {
-            kind: ImageKind::McubootApp,
-            identity: format!("nl668 {parsed}"),
-            source: Source::Http(HttpSource::new(parsed)),
-            sec_tag: None,
-        });
-    }
-    let (Some(file), Some(user), Some(pass)) = (file, user, pass) else {
-        return Err(bad("FTP (type 1) needs <filename>, <username> and <password>".into()));
+        GtotaCommand::Ftp(login) => login,
+        _ => return Err(bad("<type> must be 0 (HTTP) or 1 (FTP)".into())),
     };
-    if file.is_empty() || user.is_empty() {
-        return Err(bad("<filename> and <username> must not be empty".into()));
-    }
-    let (host, port) = atfota_download::parse_ftp_server(url).map_err(|e| bad(e.to_string()))?;
+    let (host, port) = atfota_download::parse_ftp_server(&login.server).map_err(|e| bad(e.to_string()))?;
     Ok(DownloadRequest {
         kind: ImageKind::McubootApp,
-        identity: format!("nl668 ftp://{user}@{host}:{port}/{file}"),
+        identity: format!("nl668 ftp://{}@{host}:{port}/{}", login.user, login.file),
         source: Source::Ftp(FtpSource {
             host,
             port,
-            path: file.to_string(),
-            user: user.to_string(),
-            password: pass.to_string(),
+            path: login.file,
+            user: login.user,
+            password: login.password,
         }),
         sec_tag: None,
     })
@@ -200,58 +181,57 @@ fn request(args: &Args) -> Result<DownloadRequest, (CmeError, String)> {
 /// `AT+GTSET="<name>"[,<0|1>]`.
 fn gtset<F: NorFlash>(args: &Args, ctx: &mut Ctx<'_, F>) -> Response {
     let bad = || Response::cme(CmeError::INCORRECT_PARAMETERS);
-    let Ok(Some(name)) = args.string(0) else { return bad() };
-    let Some((name, key)) = GTSET.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)) else { return bad() };
-    if args.len() > 2 {
-        return bad();
-    }
-    match args.int(1) {
-        Ok(None) => Response::ok().with_line(gtset_line(name, key, ctx)),
-        Ok(Some(v @ (0 | 1))) => match ctx.engine.set_setting(key, &[v as u8]) {
+    let Ok(command) = GtsetCommand::from_args(args) else { return bad() };
+    let (GtsetCommand::Query(setting) | GtsetCommand::Set(setting, _)) = command else { return bad() };
+    let Some((_, key)) = GTSET.iter().find(|(s, _)| *s == setting) else { return bad() };
+    match command {
+        GtsetCommand::Set(_, on) => match ctx.engine.set_setting(key, &[u8::from(on)]) {
             Ok(()) => Response::ok(),
             Err(e) => Response::cme(cme_for(&e)),
         },
-        _ => bad(),
+        _ => Response::ok().with_line(gtset_value(setting, key, ctx).to_string()),
     }
 }
 
-fn gtset_line<F: NorFlash>(name: &str, key: &str, ctx: &Ctx<'_, F>) -> String {
-    format!("+GTSET: \"{name}\",{}", setting(ctx, key))
+fn gtset_value<F: NorFlash>(setting: Setting, key: &str, ctx: &Ctx<'_, F>) -> GtsetValue {
+    GtsetValue { setting, value: setting_value(ctx, key) }
 }
 
 /// A stored `AT+GTSET` value (0 when never set).
-fn setting<F: NorFlash>(ctx: &Ctx<'_, F>, key: &str) -> u8 {
+fn setting_value<F: NorFlash>(ctx: &Ctx<'_, F>, key: &str) -> u8 {
     ctx.engine.settings().get(key).and_then(|v| v.first().copied()).unwrap_or(0)
 }
 
-/// The firmware revision string: Fibocom-style, carrying the installed
-/// package's version (its MCUboot header).
-fn revision<F: NorFlash>(ctx: &Ctx<'_, F>) -> String {
-    let v = ctx.engine.app_version().map_or_else(|| "unknown".to_string(), |v| v.to_string());
-    format!("{MODEL}_V{v}")
+/// The firmware revision: Fibocom-style, carrying the installed package's
+/// version (its MCUboot header).
+fn revision<F: NorFlash>(ctx: &Ctx<'_, F>) -> Revision {
+    let version = ctx.engine.app_version().map_or_else(|| "unknown".to_string(), |v| v.to_string());
+    Revision { model: MODEL.to_string(), version }
 }
 
 /// `GTOTA DOWNLOAD FAILED` code, or `None` when the package itself failed.
 fn download_code(f: &Failure) -> Option<u32> {
-    Some(match f.kind {
-        FailKind::Network => 1,
-        FailKind::Server => 2,
-        FailKind::NotFound => 3,
-        FailKind::LoginRefused => 4,
-        FailKind::CallInterrupted => 5,
-        FailKind::Storage => 6,
+    let code = match f.kind {
+        FailKind::Network => DownloadFailure::NETWORK,
+        FailKind::Server => DownloadFailure::SERVER,
+        FailKind::NotFound => DownloadFailure::NOT_FOUND,
+        FailKind::LoginRefused => DownloadFailure::LOGIN_REFUSED,
+        FailKind::CallInterrupted => DownloadFailure::CALL_INTERRUPTED,
+        FailKind::Storage => DownloadFailure::STORAGE,
         _ => return None,
-    })
+    };
+    Some(code.0)
 }
 
 /// `GTOTA UPGRADE FAILED` code for a package that failed.
 fn upgrade_code(f: &Failure) -> u32 {
-    match f.kind {
-        FailKind::Mismatch => 11,
-        FailKind::Untrusted => 12,
-        FailKind::Install => 13,
-        _ => 10,
-    }
+    let code = match f.kind {
+        FailKind::Mismatch => UpgradeFailure::MISMATCH,
+        FailKind::Untrusted => UpgradeFailure::UNTRUSTED,
+        FailKind::Install => UpgradeFailure::INSTALL,
+        _ => UpgradeFailure::INVALID,
+    };
+    code.0
 }
 
 #[cfg(test)]

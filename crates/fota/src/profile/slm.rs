@@ -3,24 +3,24 @@
 //! commands it passes through (`+CFUN`, `+CGSN` in [`super::nrf91`], `%CMNG`
 //! in [`super::cmng`]).
 //!
-//! Owns argument rules and URC wording of spec/nordic-xfota.md; the engine
-//! does the work. Never reports a password or a URL's credentials.
+//! Owns what the commands of spec/nordic-xfota.md do and which event gives which URC; their
+//! wording and syntax are [`atfota_vocab::slm`]'s, the work is the engine's. Never reports a
+//! password or a URL's credentials.
 
-use atfota_at::{CmeError, Command, Op, Response, quote};
+use atfota_at::{CmeError, Command, Op, Response};
 use atfota_download::{HttpSource, Source};
 use atfota_image::ImageKind;
 use atfota_storage::NorFlash;
+use atfota_vocab::Error as VocabError;
+use atfota_vocab::slm::{Download, FotaError, SlmVersion, XFOTA_TEST, Xfota, XfotaCommand};
 
 use super::nrf91::{ModeChange, Radio};
 use super::{Conditions, Ctx, KEY_MODEM_VERSION, cme_for};
 use crate::engine::DownloadRequest;
 use crate::event::{Event, FailKind, Failure, UpgradeResult};
 
-/// Longest `<file_url>` accepted, in bytes (Nordic's `FILE_URI_MAX` less its NUL).
-pub const MAX_URL_LEN: usize = 255;
 const MANUFACTURER: &str = "Nordic Semiconductor ASA";
 const MODEL: &str = "nRF9160-SICA";
-const XFOTA_TEST: &str = "#XFOTA: (0,1,2,8,9),<file_url>,<sec_tag>,<apn>";
 /// `AT#XFOTA=9` gives up (`ERROR`) on an erase longer than this, as Nordic's host tools do.
 pub const ERASE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
 
@@ -60,7 +60,7 @@ impl Slm {
             ("#XSLMVER", Op::Action) => {
                 let app = ctx.engine.app_version().map_or_else(|| "unknown".to_string(), |v| v.to_string());
                 let modem = modem_version(ctx);
-                Response::ok().with_line(format!("#XSLMVER: {},{}", quote(&app), quote(&modem)))
+                Response::ok().with_line(SlmVersion { app, modem }.to_string())
             }
             ("#XRESET", Op::Action) => {
                 ctx.system.reset = true;
@@ -76,33 +76,40 @@ impl Slm {
 
     /// URC lines for an engine event.
     pub fn urcs(&mut self, event: &Event) -> Vec<String> {
-        let line = match event {
+        let urc = match event {
             Event::DownloadStarted { .. } | Event::TransferComplete => return Vec::new(),
-            Event::Progress(p) => format!("#XFOTA: 1,0,{p}"),
-            Event::ErasePending => "#XFOTA: 2,0".to_string(),
-            Event::Erased => "#XFOTA: 3,0".to_string(),
-            Event::Downloaded => "#XFOTA: 4,0".to_string(),
-            Event::DownloadFailed(f) => format!("#XFOTA: 1,1,{}", code(f)),
-            Event::Cancelled => "#XFOTA: 1,2,0".to_string(),
-            Event::Result(UpgradeResult::Complete) => "#XFOTA: 5,0".to_string(),
-            Event::Result(UpgradeResult::Reverted) => "#XFOTA: 5,3".to_string(),
-            Event::Result(UpgradeResult::Failed(f)) => format!("#XFOTA: 5,1,{}", code(f)),
+            Event::Progress(p) => Xfota::Progress(*p),
+            Event::ErasePending => Xfota::ErasePending,
+            Event::Erased => Xfota::Erased,
+            Event::Downloaded => Xfota::Downloaded,
+            Event::DownloadFailed(f) => Xfota::DownloadFailed(code(f)),
+            Event::Cancelled => Xfota::Cancelled,
+            Event::Result(UpgradeResult::Complete) => Xfota::Complete,
+            Event::Result(UpgradeResult::Reverted) => Xfota::Reverted,
+            Event::Result(UpgradeResult::Failed(f)) => Xfota::ActivationFailed(code(f)),
         };
-        vec![line]
+        vec![urc.to_string()]
     }
 
     fn xfota<F: NorFlash>(&mut self, args: &atfota_at::Args, ctx: &mut Ctx<'_, F>) -> Response {
-        let bad = || Response::cme(CmeError::INCORRECT_PARAMETERS);
-        let Ok(Some(op)) = args.int(0) else { return bad() };
-        let result = match op {
-            0 | 8 if args.len() > 1 => return bad(),
-            0 => ctx.engine.cancel(),
-            8 => ctx.engine.erase_secondary(),
-            9 if args.len() > 1 => return bad(),
-            9 => return erase_scratch(ctx),
-            1 | 2 => {
+        let command = match XfotaCommand::from_args(args) {
+            Ok(c) => c,
+            Err(e) => {
+                log::warn!("AT#XFOTA refused: {e}");
+                return Response::cme(match e {
+                    VocabError::TooLong { .. } => CmeError::TEXT_STRING_TOO_LONG,
+                    _ => CmeError::INCORRECT_PARAMETERS,
+                });
+            }
+        };
+        let op = command.op();
+        let result = match command {
+            XfotaCommand::Cancel => ctx.engine.cancel(),
+            XfotaCommand::EraseAppSlot => ctx.engine.erase_secondary(),
+            XfotaCommand::EraseModemScratch => return erase_scratch(ctx),
+            XfotaCommand::StartApp(d) | XfotaCommand::StartModem(d) => {
                 let kind = if op == 1 { ImageKind::McubootApp } else { ImageKind::ModemDelta };
-                match self.request(op, kind, args) {
+                match request(op, kind, d) {
                     Ok(_) if !self.radio.mode().is_online() => {
                         // As on the real modem: accepted, then the download fails for want of a network.
                         let why = "the modem is offline (AT+CFUN=1 connects it)";
@@ -114,7 +121,7 @@ impl Slm {
                     Err(resp) => return resp,
                 }
             }
-            _ => return bad(),
+            _ => return Response::cme(CmeError::INCORRECT_PARAMETERS),
         };
         match result {
             Ok(()) => Response::ok(),
@@ -135,46 +142,26 @@ impl Slm {
         }
         response
     }
+}
 
-    /// Checks `<op>,<file_url>[,<sec_tag>[,<apn>]]` and builds the request.
-    fn request(&self, op: i64, kind: ImageKind, args: &atfota_at::Args) -> Result<DownloadRequest, Response> {
-        let bad = |why: &str| {
-            log::warn!("AT#XFOTA={op} refused: {why}");
-            Response::cme(CmeError::INCORRECT_PARAMETERS)
-        };
-        if args.len() > 4 {
-            return Err(bad("too many parameters"));
-        }
-        let url = match args.string(1) {
-            Ok(Some(u)) if !u.is_empty() => u,
-            Ok(_) => return Err(bad("<file_url> is missing")),
-            Err(e) => return Err(bad(&e.to_string())),
-        };
-        if url.len() > MAX_URL_LEN {
-            log::warn!("AT#XFOTA={op} refused: <file_url> is {} bytes, at most {MAX_URL_LEN}", url.len());
-            return Err(Response::cme(CmeError::TEXT_STRING_TOO_LONG));
-        }
-        let sec_tag = args.int(2).map_err(|e| bad(&e.to_string()))?;
-        if sec_tag.is_some_and(|t| !(0..=2_147_483_647).contains(&t)) {
-            return Err(bad("<sec_tag> out of range 0..2147483647"));
-        }
-        let apn = args.string(3).map_err(|e| bad(&e.to_string()))?;
-        if apn.is_some_and(|a| a.len() > 63) {
-            return Err(bad("<apn> longer than 63 bytes"));
-        }
-        let parsed = atfota_download::parse_http_url(url).map_err(|e| bad(&e.to_string()))?;
-        if parsed.scheme() == "https" && sec_tag.is_none() {
-            return Err(bad("https needs a <sec_tag>"));
-        }
-        let target = if kind == ImageKind::ModemDelta { "modem" } else { "app" };
-        Ok(DownloadRequest {
-            kind,
-            identity: format!("{target} {parsed}"),
-            // Checked to be in 0..=2147483647 above.
-            sec_tag: sec_tag.map(|t| t as u32),
-            source: Source::Http(HttpSource::new(parsed)),
-        })
+/// Checks what the vocabulary leaves to the profile (the URL itself, HTTPS needing a
+/// `<sec_tag>`) and builds the request.
+fn request(op: u8, kind: ImageKind, d: Download) -> Result<DownloadRequest, Response> {
+    let bad = |why: &str| {
+        log::warn!("AT#XFOTA={op} refused: {why}");
+        Response::cme(CmeError::INCORRECT_PARAMETERS)
+    };
+    let parsed = atfota_download::parse_http_url(&d.url).map_err(|e| bad(&e.to_string()))?;
+    if parsed.scheme() == "https" && d.sec_tag.is_none() {
+        return Err(bad("https needs a <sec_tag>"));
     }
+    let target = if kind == ImageKind::ModemDelta { "modem" } else { "app" };
+    Ok(DownloadRequest {
+        kind,
+        identity: format!("{target} {parsed}"),
+        sec_tag: d.sec_tag,
+        source: Source::Http(HttpSource::new(parsed)),
+    })
 }
 
 /// `AT#XFOTA=9`: erases the scratch area; the `OK` comes once the (emulated)
@@ -213,12 +200,12 @@ fn modem_version<F: NorFlash>(ctx: &mut Ctx<'_, F>) -> String {
 
 /// Nordic's `<fota_info>` error code for a failure: 1 download failed,
 /// 2 image rejected, 3 image mismatch; a modem update's own code.
-fn code(f: &Failure) -> u32 {
+fn code(f: &Failure) -> FotaError {
     match f.kind {
-        FailKind::ModemUpdate(c) => c,
-        FailKind::Invalid | FailKind::Untrusted | FailKind::Install => 2,
-        FailKind::Mismatch => 3,
-        _ => 1,
+        FailKind::ModemUpdate(c) => FotaError(c),
+        FailKind::Invalid | FailKind::Untrusted | FailKind::Install => FotaError::IMAGE_REJECTED,
+        FailKind::Mismatch => FotaError::IMAGE_MISMATCH,
+        _ => FotaError::DOWNLOAD_FAILED,
     }
 }
 
