@@ -497,20 +497,23 @@ impl Run {
         if pending && prediction.result.is_some() {
             self.awaiting_result = true;
         }
-        self.account_result(pending);
+        self.account_result(pending)?;
         Ok(prediction)
     }
 
-    /// A result owed to the host, no longer pending on flash, and not read by this test before
-    /// the kill. The device clears `fota.pending` only after the URC is written to its stdout
-    /// (at-least-once reporting), so such a URC did reach the pipe; the test may simply have
-    /// killed the process before reading it. Counted, not failed; before the fix that made
-    /// reporting at-least-once this count caught real losses (see docs/RELIABILITY.md).
-    fn account_result(&mut self, pending: bool) {
+    /// A result owed to the host, no longer pending on flash, and never seen by this test. The
+    /// device clears `fota.pending` only after the URC is written to its stdout (at-least-once
+    /// reporting), and every kill drains the dead process's pipe to its end, so such a URC was
+    /// lost for real: that fails the run (see docs/RELIABILITY.md).
+    fn account_result(&mut self, pending: bool) -> Result<(), String> {
         if self.awaiting_result && !pending {
             self.stats.results_lost += 1;
             self.awaiting_result = false;
+            return Err(
+                "a result URC was owed, the flash no longer holds it, and the host never received it".into(),
+            );
         }
+        Ok(())
     }
 
     /// After `Ready`: `AT`, the version, the primary slot byte for byte, the result, the state.
@@ -548,7 +551,7 @@ impl Run {
         if pending {
             return Err(format!("a booted device still has a result pending (boot state {state:?})"));
         }
-        self.account_result(pending);
+        self.account_result(pending)?;
         if want.image == self.target {
             self.stats.installs += 1;
             self.running = self.target;
@@ -587,8 +590,17 @@ impl Run {
         Ok(self.images.iter().position(|i| head.starts_with(&i.bytes)))
     }
 
+    /// Opens a copy of the device's files: the data directory is locked while a device runs
+    /// (one process per device), and a copy also guarantees this test never writes the flash
+    /// it checks.
     fn open_dir(&self) -> Result<DataDir, String> {
-        DataDir::open(&self.data(), &OpenOptions::default()).map_err(|e| format!("opening the device: {e}"))
+        let copy = self.tmp.path().join("snapshot");
+        std::fs::create_dir_all(&copy).map_err(|e| format!("{}: {e}", copy.display()))?;
+        for file in ["device.toml", "flash.bin"] {
+            std::fs::copy(self.data().join(file), copy.join(file))
+                .map_err(|e| format!("copying the device's {file}: {e}"))?;
+        }
+        DataDir::open(&copy, &OpenOptions::default()).map_err(|e| format!("opening the device: {e}"))
     }
 
     fn dev_mut(&mut self) -> Result<&mut Dev, String> {

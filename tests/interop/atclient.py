@@ -10,6 +10,8 @@ Usage: atclient.py PORT STEP...
   sendfile:FMT:F   send FMT with {} replaced by the contents of file F (line breaks kept), expect OK
   crlf:FMT:F       like sendfile, with the file's line breaks turned into CRLF
   cmd:TEXT         send TEXT + CRLF and accept any final result
+  write:TEXT       send TEXT + CRLF and wait for nothing (when URCs may come before the final
+                   result, follow with expect: steps in the order they must arrive)
   expect:TEXT      wait (60 s) for a line equal to TEXT
   contains:TEXT    wait for a line containing TEXT
 """
@@ -51,7 +53,7 @@ def main():
 
     for step in steps:
         kind, _, arg = step.partition(":")
-        if kind in ("send", "cmd"):
+        if kind in ("send", "cmd", "write"):
             send(arg.replace("\\n", "\n"))
         elif kind in ("sendfile", "crlf"):
             fmt, _, path = arg.rpartition(":")

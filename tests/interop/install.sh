@@ -3,6 +3,10 @@
 # tools, pinned where their output matters. Idempotent; quiet when all is there.
 set -euo pipefail
 debs=(nginx curl socat picocom ppp time openssl)
+# detools builds a C extension: a compiler, and the headers of the python3 pip installs into.
+debs+=(gcc)
+python3 -c 'import os, sys, sysconfig; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \
+  || debs+=(python3-dev)
 missing=()
 for p in "${debs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -253,14 +253,23 @@ impl Bootloader {
         let rejected = is(flash, Marker::Rejected)?;
         let swapped = self.state.progress(flash, Phase::Swap)?;
         let reverted = self.state.progress(flash, Phase::Revert)?;
-        if swap_done {
-            if swapped < 2 * pages {
+        // The page-copy marks are the ground truth: a "done" mark that claims more
+        // than they show (only a corrupted state has one) is ignored and the swap
+        // finished, rather than trusted with half-swapped slots.
+        if swap_done && swapped < 2 * pages {
+            log::warn!(
+                "impossible boot state: swap marked done after {swapped} of {} page copies; finishing the swap",
+                2 * pages
+            );
+        }
+        if swap_done && swapped >= 2 * pages {
+            if revert_done && reverted < 2 * pages {
                 log::warn!(
-                    "impossible boot state: swap marked done after {swapped} of {} page copies",
+                    "impossible boot state: revert marked done after {reverted} of {} page copies; ignoring the mark",
                     2 * pages
                 );
             }
-            return Ok(if revert_done {
+            return Ok(if revert_done && reverted >= 2 * pages {
                 SwapState::Reverted { pages }
             } else if reverted > 0 {
                 SwapState::Reverting { pages, progress: reverted }
@@ -431,9 +440,10 @@ impl Bootloader {
                 log::warn!("recovery: restoring the previous image kept in the secondary slot");
                 let pages = pages_of(len);
                 // A finished but unconfirmed swap of `pages` is exactly the
-                // state whose revert brings that image back.
-                self.state.write_request(flash, Request { pages, permanent: false })?;
-                self.state.set(flash, Marker::SwapDone)?;
+                // state whose revert brings that image back. Its page-copy marks
+                // are written too (`state` trusts a "done" mark only with them),
+                // before the request that makes the whole state count.
+                self.state.write_finished_swap(flash, Request { pages, permanent: false })?;
                 self.finish_revert(flash, slots, pages, 0)?;
                 Ok(Recovery::RestoredPrevious)
             }

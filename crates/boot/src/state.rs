@@ -109,6 +109,27 @@ impl StateLayout {
     /// Erases the partition and writes a request record.
     pub fn write_request<F: NorFlash + ?Sized>(&self, flash: &mut F, req: Request) -> Result<(), FlashError> {
         self.part.erase_all(flash)?;
+        self.part.write(flash, 0, &self.request_record(req))
+    }
+
+    /// Erases the partition and records a finished, unconfirmed swap of
+    /// `req.pages` (what the recovery of a previous image starts from): the
+    /// page-copy marks and the done mark first, the request record last, so a
+    /// cut leaves either no request at all or the whole finished swap.
+    pub fn write_finished_swap<F: NorFlash + ?Sized>(
+        &self,
+        flash: &mut F,
+        req: Request,
+    ) -> Result<(), FlashError> {
+        self.part.erase_all(flash)?;
+        for step in 0..2 * req.pages {
+            self.set_progress(flash, Phase::Swap, step)?;
+        }
+        self.set(flash, Marker::SwapDone)?;
+        self.part.write(flash, 0, &self.request_record(req))
+    }
+
+    fn request_record(&self, req: Request) -> Vec<u8> {
         let mut rec = vec![0xffu8; self.record_len as usize];
         rec[0..4].copy_from_slice(&REQUEST_MAGIC.to_le_bytes());
         rec[4..8].copy_from_slice(&req.pages.to_le_bytes());
@@ -116,7 +137,7 @@ impl StateLayout {
         rec[8..12].copy_from_slice(&flags.to_le_bytes());
         let crc = crc32fast::hash(&rec[..12]);
         rec[12..16].copy_from_slice(&crc.to_le_bytes());
-        self.part.write(flash, 0, &rec)
+        rec
     }
 
     /// Erases the whole partition: no request, nothing in progress.

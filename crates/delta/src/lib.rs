@@ -29,6 +29,7 @@ mod header;
 mod heatshrink;
 mod input;
 mod lzma;
+mod par;
 mod read_at;
 mod varint;
 

@@ -189,11 +189,12 @@ fn encode_error(e: LzmaError) -> PatchError {
     }
 }
 
-/// Compresses with every setting in `candidates` and keeps the smallest stream.
+/// Compresses with every setting in `candidates` (in parallel, see `par`) and keeps the smallest
+/// stream, the first of equals.
 pub(crate) fn compress_smallest(data: &[u8], candidates: &[Settings]) -> Result<Vec<u8>, PatchError> {
     let mut best: Option<Vec<u8>> = None;
-    for &settings in candidates {
-        let out = compress(data, settings)?;
+    for out in crate::par::map(candidates, |&settings| compress(data, settings)) {
+        let out = out?;
         if best.as_ref().is_none_or(|b| out.len() < b.len()) {
             best = Some(out);
         }

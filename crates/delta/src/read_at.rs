@@ -4,7 +4,7 @@
 //! never buffer a whole firmware: each call reads exactly the range asked for.
 
 use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom};
+use std::io;
 
 /// Random-access reads of the old ("from") firmware.
 pub trait ReadAt {
@@ -75,7 +75,15 @@ impl ReadAt for FileAt {
         self.len
     }
 
+    #[cfg(unix)]
     fn read_exact_at(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        // One pread per call instead of a seek and a read.
+        std::os::unix::fs::FileExt::read_exact_at(&self.file, buf, offset)
+    }
+
+    #[cfg(not(unix))]
+    fn read_exact_at(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        use std::io::{Read, Seek, SeekFrom};
         self.file.seek(SeekFrom::Start(offset))?;
         self.file.read_exact(buf)
     }

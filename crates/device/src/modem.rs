@@ -18,6 +18,11 @@ use atfota_storage::{Layout, NorFlash};
 /// A self-test that keeps failing is given up on after this many reboots in
 /// a row (the revert normally ends it after one).
 const MAX_WATCHDOG_REBOOTS: u32 = 3;
+/// A boot that fails on the flash (an operation the device reported as
+/// failed) is tried again this many times, as a watchdog reset would, before
+/// the device gives up: a failure that does not repeat is ridden out, and what
+/// the failed boot left half-done is finished by the next one.
+const MAX_BOOT_ATTEMPTS: u32 = 4;
 /// Timer id of a command whose response is held back (the engine's ids start at 1).
 const DEFERRED_RESPONSE: u64 = 0;
 
@@ -299,6 +304,9 @@ impl<F: NorFlash> Modem<F> {
             return LineEnd::Deferred;
         }
         self.respond(&response);
+        for urc in &system.urcs {
+            self.out.extend_from_slice(atfota_at::line(urc).as_bytes());
+        }
         reset_by_event |= system.events_after_response && self.drain_events();
         if (system.reset && result == Final::Ok) || reset_by_event { LineEnd::Reset } else { LineEnd::Next }
     }
@@ -393,8 +401,20 @@ impl<F: NorFlash> Modem<F> {
     /// Boots until an image runs that passed its self-test (or gives up).
     fn boot(&mut self, mut flash: F) -> Result<(), ModemError> {
         let mut watchdog = 0;
+        let mut attempts = 0;
         loop {
-            let (engine, _report) = Engine::power_on(flash, self.layout, &self.config)?;
+            let engine = match Engine::try_power_on(flash, self.layout, &self.config) {
+                Ok((engine, _report)) => engine,
+                Err((e, back)) => {
+                    attempts += 1;
+                    if attempts >= MAX_BOOT_ATTEMPTS {
+                        return Err(e.into());
+                    }
+                    log::error!("boot failed ({e}): the watchdog reboots the device");
+                    flash = back;
+                    continue;
+                }
+            };
             self.boots += 1;
             self.framer.reset();
             self.deferred = None;

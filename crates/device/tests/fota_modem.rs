@@ -434,3 +434,27 @@ fn a_package_signed_by_a_trusted_key_installs() {
     assert_eq!(dev.send("AT#XRESET"), "\r\nOK\r\n\r\nReady\r\n\r\n#XFOTA: 5,0\r\n");
     assert_eq!(cgmr(&mut dev), NEW_VERSION);
 }
+
+#[test]
+fn a_lost_settings_store_applies_no_modem_package() {
+    let (_d, peer) = serve(&[("delta.bin", package())]);
+    let (mut dev, _) = Dev::new();
+    assert!(dev.send(&start(&peer.url("delta.bin"))).ends_with("#XFOTA: 4,0\r\n"));
+    // The settings (trusted keys, the pending record) are gone before the reset: the
+    // package's signature can no longer be checked, so it must not be applied.
+    let mut f = dev.power_off();
+    let settings = dev.layout.settings;
+    settings.erase_all(&mut f).unwrap();
+    let out = dev.boot(f);
+    assert!(out.starts_with("\r\nReady\r\n") && !out.contains("5,0"), "nothing applied: {out:?}");
+    assert_eq!(cgmr(&mut dev), FACTORY_VERSION);
+    let mut f = dev.power_off();
+    assert!(running_firmware(&mut f, &dev) == factory_modem_firmware(), "the factory bank runs, intact");
+    dev.boot(f);
+    // Nothing stays scheduled, and a new download from here installs.
+    assert_eq!(dev.send("AT#XRESET"), "\r\nOK\r\n\r\nReady\r\n", "nothing left to apply");
+    let out = dev.send(&start(&peer.url("delta.bin")));
+    assert!(out.ends_with("#XFOTA: 4,0\r\n"), "{out:?}");
+    assert_eq!(dev.send("AT#XRESET"), "\r\nOK\r\n\r\nReady\r\n\r\n#XFOTA: 5,0\r\n");
+    assert_eq!(cgmr(&mut dev), NEW_VERSION);
+}

@@ -167,6 +167,13 @@ pub enum FlashError {
     /// The simulated power was cut: this and every later operation does not happen.
     #[error("power lost")]
     PowerLost,
+    /// The device reported that a write or erase failed (a worn or bad sector): the operation
+    /// did not complete; what it was meant to store is not there.
+    #[error("flash operation at {offset:#x} failed: the device reported an error (worn or bad sector)")]
+    Failed {
+        /// Start of the operation that failed.
+        offset: u64,
+    },
     /// The backing file failed.
     #[error("flash backing store: {0}")]
     Io(#[from] io::Error),

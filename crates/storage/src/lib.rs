@@ -16,5 +16,5 @@ pub use file::FileFlash;
 pub use flash::{ERASED, FlashError, FlashStats, Geometry, NorFlash};
 pub use partition::{Layout, LayoutSpec, ModemPartitions, ModemSpec, Partition};
 pub use settings::{MAX_KEY_LEN, MAX_VALUE_LEN, Settings, SettingsError};
-pub use sim::{CutMode, SimFlash};
+pub use sim::{CutMode, Fault, SimFlash};
 pub use writer::PartitionWriter;

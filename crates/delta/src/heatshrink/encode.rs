@@ -26,17 +26,27 @@ pub(crate) fn compress(data: &[u8], params: HeatshrinkParams) -> Vec<u8> {
 /// Compresses `data` with the parameters (window 2^6..2^13, any lookahead heatshrink allows up
 /// to 2^10, and detools' default) that give the fewest bytes.
 pub(crate) fn compress_best(data: &[u8]) -> Vec<u8> {
-    // Window 2^8 with lookahead 2^7 (detools' default) is among the candidates.
-    let mut best = (u64::MAX, HeatshrinkParams::DETOOLS_DEFAULT);
-    for window in BEST_WINDOWS {
+    // Each window's search is independent: run them in parallel (see `par`), then pick the
+    // first smallest in window order, as a sequential search does.
+    let windows: Vec<u8> = BEST_WINDOWS.collect();
+    let per_window = crate::par::map(&windows, |&window| {
         let max_lookahead = (window - 1).min(BEST_MAX_LOOKAHEAD);
         let matches = Matches::find(data, window, max_lookahead);
+        let mut best: Option<(u64, HeatshrinkParams)> = None;
         for lookahead in HeatshrinkParams::MIN_LOOKAHEAD_SZ2..=max_lookahead {
             let Ok(params) = HeatshrinkParams::new(window, lookahead) else { continue };
             let bits = Parse::run(&matches, params).total_bits();
-            if bits < best.0 {
-                best = (bits, params);
+            if best.is_none_or(|(b, _)| bits < b) {
+                best = Some((bits, params));
             }
+        }
+        best
+    });
+    // Window 2^8 with lookahead 2^7 (detools' default) is among the candidates.
+    let mut best = (u64::MAX, HeatshrinkParams::DETOOLS_DEFAULT);
+    for (bits, params) in per_window.into_iter().flatten() {
+        if bits < best.0 {
+            best = (bits, params);
         }
     }
     compress(data, best.1)

@@ -35,13 +35,35 @@ impl<F: NorFlash> Engine<F> {
     /// simulated power cut included) returns an error; calling this again on
     /// the same flash resumes.
     pub fn power_on(
-        mut flash: F,
+        flash: F,
         layout: Layout,
         config: &EngineConfig,
     ) -> Result<(Self, BootReport), EngineError> {
+        Self::try_power_on(flash, layout, config).map_err(|(e, _)| e)
+    }
+
+    /// Like [`Engine::power_on`], but a failure gives the flash back: the
+    /// device can try again, as a watchdog reset would (a flash operation that
+    /// failed once, or a power cut, leaves nothing that the next boot does not
+    /// finish).
+    pub fn try_power_on(
+        mut flash: F,
+        layout: Layout,
+        config: &EngineConfig,
+    ) -> Result<(Self, BootReport), (EngineError, F)> {
+        let report = match Self::boot_stage(&mut flash, layout) {
+            Ok(report) => report,
+            Err(e) => return Err((e, flash)),
+        };
+        let engine = Self::try_start(flash, layout, &report, config)?;
+        Ok((engine, report))
+    }
+
+    /// What the bootloader does before the application runs.
+    fn boot_stage(flash: &mut F, layout: Layout) -> Result<BootReport, EngineError> {
         let boot = Bootloader::new(flash.geometry(), layout)?;
         let settings =
-            Settings::open(&mut flash, layout.settings).map_err(|e| EngineError::Settings(e.to_string()))?;
+            Settings::open(flash, layout.settings).map_err(|e| EngineError::Settings(e.to_string()))?;
         let lost = !provisioned(&settings);
         let (keys, floor) = (trust::load(&settings), rollback::floor(&settings));
         if lost {
@@ -52,7 +74,7 @@ impl<F: NorFlash> Engine<F> {
             );
         }
         let limit = u64::from(layout.primary.size);
-        let report = boot.boot(&mut flash, &mut |flash, part| {
+        let report = boot.boot(flash, &mut |flash, part| {
             if lost {
                 return intact_primary(flash, part, &layout, limit);
             }
@@ -69,40 +91,54 @@ impl<F: NorFlash> Engine<F> {
         if let Some(parts) = layout.modem {
             let modem = ModemTarget::new(ModemUpdater::new(flash.geometry(), parts)?);
             if lost {
-                modem.refuse_request(&mut flash)?;
+                modem.refuse_request(flash)?;
             } else {
-                modem.boot(&mut flash, &keys)?;
+                modem.boot(flash, &keys)?;
             }
         }
         if lost {
             // The waiting updates are refused: from now on the store serves again.
-            let mut settings = Settings::open(&mut flash, layout.settings)
-                .map_err(|e| EngineError::Settings(e.to_string()))?;
-            settings
-                .set(&mut flash, KEY_PROVISIONED, b"1")
-                .map_err(|e| EngineError::Settings(e.to_string()))?;
+            let mut settings =
+                Settings::open(flash, layout.settings).map_err(|e| EngineError::Settings(e.to_string()))?;
+            settings.set(flash, KEY_PROVISIONED, b"1").map_err(|e| EngineError::Settings(e.to_string()))?;
         }
-        let engine = Self::start(flash, layout, &report, config)?;
-        Ok((engine, report))
+        Ok(report)
     }
 
     /// Starts the application's FOTA service after the bootloader handed
     /// over: runs the self-test of a new image (confirming it when it passes)
     /// and queues the result of a pending upgrade.
     pub fn start(
-        mut flash: F,
+        flash: F,
         layout: Layout,
         report: &BootReport,
         config: &EngineConfig,
     ) -> Result<Self, EngineError> {
+        Self::try_start(flash, layout, report, config).map_err(|(e, _)| e)
+    }
+
+    /// [`Engine::start`], giving the flash back when it fails.
+    fn try_start(
+        mut flash: F,
+        layout: Layout,
+        report: &BootReport,
+        config: &EngineConfig,
+    ) -> Result<Self, (EngineError, F)> {
         let geometry = flash.geometry();
-        let app = AppTarget::new(Bootloader::new(geometry, layout)?);
-        let modem = match layout.modem {
-            Some(parts) => Some(ModemTarget::new(ModemUpdater::new(geometry, parts)?)),
-            None => None,
+        let parts = (|| {
+            let app = AppTarget::new(Bootloader::new(geometry, layout)?);
+            let modem = match layout.modem {
+                Some(parts) => Some(ModemTarget::new(ModemUpdater::new(geometry, parts)?)),
+                None => None,
+            };
+            let settings = Settings::open(&mut flash, layout.settings)
+                .map_err(|e| EngineError::Settings(e.to_string()))?;
+            Ok::<_, EngineError>((app, modem, settings))
+        })();
+        let (app, modem, settings) = match parts {
+            Ok(parts) => parts,
+            Err(e) => return Err((e, flash)),
         };
-        let settings =
-            Settings::open(&mut flash, layout.settings).map_err(|e| EngineError::Settings(e.to_string()))?;
         let keys = trust::load(&settings);
         let mut engine = Self {
             flash,
@@ -119,19 +155,31 @@ impl<F: NorFlash> Engine<F> {
             events: VecDeque::new(),
             actions: VecDeque::new(),
         };
-        engine.app_version =
-            if report.primary_valid { slot::version(&mut engine.flash, &layout.primary) } else { None };
-        match engine.app.self_test(&mut engine.flash, &engine.keys, config.fail_self_test)? {
+        match engine.start_application(layout, report, config) {
+            Ok(()) => Ok(engine),
+            Err(e) => Err((e, engine.into_flash())),
+        }
+    }
+
+    /// The application's start: self-test (and confirm), floor, result.
+    fn start_application(
+        &mut self,
+        layout: Layout,
+        report: &BootReport,
+        config: &EngineConfig,
+    ) -> Result<(), EngineError> {
+        self.app_version =
+            if report.primary_valid { slot::version(&mut self.flash, &layout.primary) } else { None };
+        match self.app.self_test(&mut self.flash, &self.keys, config.fail_self_test)? {
             Some(true) => {
-                log::info!("new image {} passed its self-test and is confirmed", engine.version_text());
-                engine.flash.sync().map_err(|e| EngineError::Boot(e.into()))?;
+                log::info!("new image {} passed its self-test and is confirmed", self.version_text());
+                self.flash.sync().map_err(|e| EngineError::Boot(e.into()))?;
             }
-            Some(false) => engine.self_test_failed = true,
+            Some(false) => self.self_test_failed = true,
             None => {}
         }
-        engine.raise_floor(report)?;
-        engine.queue_result(report)?;
-        Ok(engine)
+        self.raise_floor(report)?;
+        self.queue_result(report)
     }
 
     /// A confirmed image's security counter becomes the device's floor. Done

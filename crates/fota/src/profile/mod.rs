@@ -5,6 +5,7 @@
 //! framing (`\r\n`): the AT layer does that. Dispatch is an enum rather
 //! than a trait object so the engine can stay generic over its flash.
 
+mod cellular;
 mod cmng;
 mod nl668;
 mod nrf91;
@@ -77,7 +78,7 @@ impl FromStr for ProfileKind {
 }
 
 /// What a command asks of the device outside the engine.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SystemRequest {
     /// Reboot once the response has been sent.
     pub reset: bool,
@@ -88,6 +89,9 @@ pub struct SystemRequest {
     /// they report what happened after the command was accepted (a download that could not
     /// start because the modem is offline).
     pub events_after_response: bool,
+    /// Unsolicited lines (without framing) to send after the final result: what the command
+    /// set off (`+CEREG` after `+CFUN` switched the radio).
+    pub urcs: Vec<String>,
 }
 
 /// A profile's view of the device while it executes one command.
@@ -166,7 +170,7 @@ impl Profile {
     pub fn on_boot(&mut self) {
         match self {
             Self::Slm(p) => p.on_boot(),
-            Self::Nl668(_) => {}
+            Self::Nl668(p) => p.on_boot(),
         }
     }
 

@@ -18,6 +18,7 @@ use atfota_vocab::nl668::{
     UpgradeFailure,
 };
 
+use super::cellular::{Cellular, Flavour};
 use super::{Conditions, Ctx, cme_for};
 use crate::engine::DownloadRequest;
 use crate::event::{Event, FailKind, Failure, UpgradeResult};
@@ -39,12 +40,18 @@ pub struct Nl668 {
     conditions: Conditions,
     /// The emulated call already rang during this download.
     rang: bool,
+    cell: Cellular,
 }
 
 impl Nl668 {
     /// A profile under the given emulated conditions.
     pub fn new(conditions: Conditions) -> Self {
-        Self { conditions, rang: false }
+        Self { conditions, rang: false, cell: Cellular::new(Flavour::Nl668) }
+    }
+
+    /// A boot: registration report modes and contexts go back to their defaults.
+    pub fn on_boot(&mut self) {
+        self.cell.boot();
     }
 
     /// Executes one command.
@@ -67,7 +74,8 @@ impl Nl668 {
                 .fold(Response::ok(), |r, (s, key)| r.with_line(gtset_value(*s, key, ctx).to_string())),
             ("+GTSET", Op::Test) => GTSET.iter().fold(Response::ok(), |r, (s, _)| r.with_line(s.test_line())),
             ("+GTOTA" | "+GTSET", _) => Response::cme(CmeError::OPERATION_NOT_SUPPORTED),
-            _ => Response::error(),
+            // The NL668's radio is always on: registered to the one emulated cell.
+            _ => self.cell.execute(cmd, true).unwrap_or_else(Response::error),
         }
     }
 

@@ -135,7 +135,7 @@ impl Radio {
 }
 
 /// The one integer of a set command with exactly one parameter.
-fn single_int(args: &Args) -> Option<i64> {
+pub(super) fn single_int(args: &Args) -> Option<i64> {
     match args.int(0) {
         Ok(Some(n)) if args.len() == 1 => Some(n),
         _ => None,

@@ -14,6 +14,7 @@ use atfota_storage::NorFlash;
 use atfota_vocab::Error as VocabError;
 use atfota_vocab::slm::{Download, FotaError, SlmVersion, XFOTA_TEST, Xfota, XfotaCommand};
 
+use super::cellular::{Cellular, Flavour};
 use super::nrf91::{ModeChange, Radio};
 use super::{Conditions, Ctx, KEY_MODEM_VERSION, cme_for};
 use crate::engine::DownloadRequest;
@@ -28,17 +29,19 @@ pub const ERASE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(12
 #[derive(Debug)]
 pub struct Slm {
     radio: Radio,
+    cell: Cellular,
 }
 
 impl Slm {
     /// The profile of a device started under `conditions` (IMEI, boot mode).
     pub fn new(conditions: &Conditions) -> Self {
-        Self { radio: Radio::new(conditions) }
+        Self { radio: Radio::new(conditions), cell: Cellular::new(Flavour::Nrf91) }
     }
 
     /// A boot: the functional mode goes back to the boot default.
     pub fn on_boot(&mut self) {
         self.radio.boot();
+        self.cell.boot();
     }
 
     /// Executes one command.
@@ -70,7 +73,7 @@ impl Slm {
             ("%CMNG", Op::Set(args)) => super::cmng::execute(args, self.radio.mode().is_online(), ctx.engine),
             ("+CFUN" | "+CGSN", _) => self.modem_command(cmd, ctx),
             ("#XFOTA", Op::Test) => Response::ok().with_line(XFOTA_TEST),
-            _ => Response::error(),
+            _ => self.cell.execute(cmd, self.radio.mode().is_online()).unwrap_or_else(Response::error),
         }
     }
 
@@ -134,7 +137,12 @@ impl Slm {
 
     /// `+CFUN` and `+CGSN`; going offline ends a running download (its bytes are kept).
     fn modem_command<F: NorFlash>(&mut self, cmd: &Command, ctx: &mut Ctx<'_, F>) -> Response {
+        let was_online = self.radio.mode().is_online();
         let Some((response, change)) = self.radio.execute(cmd) else { return Response::error() };
+        let online = self.radio.mode().is_online();
+        if online != was_online {
+            ctx.system.urcs.extend(self.cell.radio_changed(online));
+        }
         if change == ModeChange::WentOffline
             && ctx.engine.interrupt(Failure::new(FailKind::Network, "the modem went offline (AT+CFUN)"))
         {
