@@ -16,7 +16,7 @@ fn main() -> ExitCode {
         .target(env_logger::Target::Stderr)
         .init();
     match cli::dispatch(args) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("atfota: {e:#}");
             ExitCode::FAILURE

@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use atfota_peers::{Fault, FaultProxy, HttpPeer};
-use common::{Modem, WAIT, app_image, exe, fixture, stderr_line};
+use common::{Modem, app_image, exe, fixture, stderr_line};
 
 fn www(files: &[(&str, &[u8])]) -> (tempfile::TempDir, HttpPeer) {
     let dir = tempfile::tempdir().unwrap();
@@ -166,14 +166,11 @@ fn pty_with_a_link_behaves_like_a_serial_modem() {
     let line = stderr_line(&mut err, "->");
     assert!(line.contains("/dev/pts/"), "{line}");
     std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
-    let port = std::fs::OpenOptions::new().read(true).write(true).open(&link).unwrap();
-    let writer = port.try_clone().unwrap();
-    let mut s = atfota_host::Session::new(port, writer, atfota_host::update::slm_urc);
-    s.wait_urc(|l| l == "Ready", |_| {}, WAIT).unwrap();
-    assert!(s.command("AT", WAIT).unwrap().is_ok());
-    let report = atfota_host::update::slm_app_update(&mut s, &peer.url("app.bin"), |_| {}).unwrap();
-    assert_eq!(report.result, "#XFOTA: 5,0");
-    assert_eq!(report.version, "2.5.0");
+    // The host library opens the link like a serial port (serialport over the PTY).
+    let mut port = atfota_host::PortConnector::new(link.to_str().unwrap().parse().unwrap());
+    let req = atfota_host::Request::http(atfota_host::Profile::Nrf9160Slm, peer.url("app.bin"));
+    let outcome = atfota_host::Updater::new().run(&mut port, &req, |_| {});
+    assert_eq!(outcome, atfota_host::Outcome::Updated { version: Some("2.5.0".into()) });
     child.kill().unwrap();
     child.wait().unwrap();
 }

@@ -1,4 +1,5 @@
-//! `atfota demo`: a whole application FOTA on a fresh emulated modem, end to end.
+//! `atfota demo`: a whole application FOTA on a fresh emulated modem, end to end, driven by
+//! the same [`atfota_host::Updater`] as `atfota update`.
 //!
 //! Everything is real: the modem is this binary started as `atfota modem
 //! --listen stdio` on a temporary data directory, the image is signed here,
@@ -7,14 +8,13 @@
 
 use std::fs::File;
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
-use atfota_host::update::{self, slm_urc};
-use atfota_host::{Direction, Session};
+use atfota_host::{Event, Link, Outcome, Profile, Request, Updater};
 use atfota_image::ImageVersion;
 use atfota_peers::HttpPeer;
+use atfota_vocab::slm::Xfota;
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// Size of the demo application's body.
@@ -53,6 +53,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let log_path = tmp.path().join("modem.log");
     let mut child = spawn_modem(&device, &log_path)?;
     let outcome = converse(&mut child, &url, new_version);
+    // Dropping the pipes (with the updater) closes the modem's stdin: it stops.
     let _ = child.wait_timeout(Duration::from_secs(5));
     if a.keep {
         let kept = tmp.keep();
@@ -90,56 +91,46 @@ fn converse(child: &mut Child, url: &str, want: ImageVersion) -> anyhow::Result<
     let (Some(stdout), Some(stdin)) = (child.stdout.take(), child.stdin.take()) else {
         bail!("modem has no stdio");
     };
-    let mut s = Session::new(stdout, stdin, slm_urc);
+    // The modem runs on this process's pipes: they open once and cannot be reopened.
+    let mut link = Some(Link { reader: Box::new(stdout), writer: Box::new(stdin) });
+    let mut connector =
+        move || link.take().ok_or_else(|| std::io::Error::other("the modem's stdio cannot be reopened"));
     let bar = ProgressBar::new(100).with_style(
         ProgressStyle::with_template("  download [{bar:40}] {pos:>3}%")
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> "),
     );
-    bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-    let shown = Arc::new(Mutex::new(bar.clone()));
-    let printer = shown.clone();
-    s.set_transcript(move |dir, line| {
-        let arrow = match dir {
-            Direction::Sent => "->",
-            Direction::Received => "<-",
-            Direction::Urc => "<~",
-        };
-        if let Ok(bar) = printer.lock() {
-            bar.suspend(|| println!("  {arrow} {line}"));
-        }
-    });
-
-    let t0 = Instant::now();
-    s.wait_urc(|l| l == "Ready", |_| {}, update::REBOOT_TIMEOUT).context("waiting for the first boot")?;
-    let before = update::slm_version(&mut s)?;
-    ensure!(before == "1.0.0", "factory application should be 1.0.0, AT#XSLMVER says {before}");
-
     bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
-    let t_dl = Instant::now();
-    let mut dl_time = None;
-    let report = update::slm_app_update(&mut s, url, |p| {
-        bar.set_position(u64::from(p));
-        if p == 100 {
-            dl_time = Some(t_dl.elapsed());
+    let t0 = Instant::now();
+    let mut t_downloaded = None;
+    let request = Request::http(Profile::Nrf9160Slm, url);
+    let outcome = Updater::new().run(&mut connector, &request, |e| {
+        let say = |text: String| bar.suspend(|| println!("  {text}"));
+        match e {
+            Event::Sent { line } => say(format!("-> {line}")),
+            Event::Response { line } => say(format!("<- {line}")),
+            // Progress shows on the bar; the transcript keeps the last one.
+            Event::Urc { line }
+                if Xfota::parse(line).ok().and_then(|x| x.percent()).is_none_or(|p| p == 100) =>
+            {
+                say(format!("<~ {line}"))
+            }
+            Event::Progress { percent } => bar.set_position(u64::from(*percent)),
+            Event::Downloaded => t_downloaded = Some(t0.elapsed()),
+            Event::Retrying { attempt, reason } => say(format!("retry {attempt}: {reason}")),
+            _ => {}
         }
     });
     bar.finish_and_clear();
-    let report = report?;
-    ensure!(report.result == "#XFOTA: 5,0", "upgrade result was {}", report.result);
-    ensure!(
-        report.version == want.to_string(),
-        "after the update AT#XSLMVER says {}, expected {want}",
-        report.version
-    );
-    let total = t0.elapsed();
-    drop(s); // closes the modem's stdin: it stops
+    let Outcome::Updated { version: Some(version) } = &outcome else {
+        bail!("the update ended with: {outcome}");
+    };
+    ensure!(*version == want.to_string(), "after the update AT#XSLMVER says {version}, expected {want}");
     Ok(format!(
-        "application {before} -> {} (#XFOTA: 4,0 after download and signature check, #XFOTA: 5,0 after swap and reboot); \
-         download {:.0} ms, whole conversation {:.0} ms",
-        report.version,
-        dl_time.unwrap_or_default().as_secs_f64() * 1e3,
-        total.as_secs_f64() * 1e3
+        "application 1.0.0 -> {version} (#XFOTA: 4,0 after download and signature check, #XFOTA: 5,0 after swap and reboot); \
+         download {:.0} ms, whole update {:.0} ms",
+        t_downloaded.unwrap_or_default().as_secs_f64() * 1e3,
+        t0.elapsed().as_secs_f64() * 1e3
     ))
 }
 

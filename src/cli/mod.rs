@@ -1,10 +1,12 @@
 //! Command-line parsing and dispatch; each subcommand lives in its own module.
 
+mod at;
 mod delta;
 mod demo;
 mod image;
 mod modem;
 mod modem_fw;
+mod update;
 
 use clap::{Parser, Subcommand};
 
@@ -31,16 +33,30 @@ enum Command {
     /// The modem firmware of an emulated device that is not running.
     #[command(subcommand, name = "modem-fw")]
     ModemFw(modem_fw::Command),
+    /// Update a real or emulated modem: download, activate, reboot, read the result.
+    Update(update::Args),
+    /// Send AT commands to a modem and print its responses.
+    At(at::Args),
 }
 
-/// Runs the chosen subcommand.
-pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
+/// Runs the chosen subcommand; returns the process exit code.
+pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
-        Command::Modem(a) => modem::run(a),
-        Command::Demo(a) => demo::run(a),
-        Command::Image(c) => image::run(c),
-        Command::Delta(c) => delta::run(c),
-        Command::ModemFw(c) => modem_fw::run(c),
+        Command::Modem(a) => modem::run(a).map(|()| 0),
+        Command::Demo(a) => demo::run(a).map(|()| 0),
+        Command::Image(c) => image::run(c).map(|()| 0),
+        Command::Delta(c) => delta::run(c).map(|()| 0),
+        Command::ModemFw(c) => modem_fw::run(c).map(|()| 0),
+        Command::Update(a) => Ok(update::run(a)),
+        Command::At(a) => Ok(at::run(a)),
+    }
+}
+
+/// Parses a positive number of seconds (fractions allowed).
+pub fn parse_seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 && v < 1e9 => Ok(v),
+        _ => Err(format!("{s:?} is not a positive number of seconds")),
     }
 }
 

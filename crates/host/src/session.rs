@@ -1,6 +1,7 @@
-//! An AT session with a modem over any byte stream.
+//! An AT session with a modem over any byte stream: the low-level helper the tests use to
+//! script a conversation by hand ([`crate::Updater`] is the driver for whole updates).
 //!
-//! Owns line splitting on the host side and the rule that tells an
+//! Owns the rule that tells an
 //! unsolicited result code from a command's response: a line is a URC when
 //! the profile's [`UrcFilter`] says so, whatever command is running. Never
 //! interprets URCs; callers wait for the ones they need.
@@ -10,6 +11,7 @@ use std::io::{Read, Write};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use atfota_at::{Final, Frame, Framer};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 
 /// Tells URC lines from response lines.
@@ -171,32 +173,26 @@ impl Session {
     }
 }
 
-/// Whether `line` ends a command (V.250 final result codes and `+CME ERROR`).
+/// Whether `line` ends a command (V.250 final result codes and `+CME ERROR`), as the `at`
+/// crate reads them.
 pub fn is_final(line: &str) -> bool {
-    matches!(line, "OK" | "ERROR" | "NO CARRIER" | "BUSY" | "NO ANSWER" | "NO DIALTONE")
-        || line.starts_with("+CME ERROR:")
-        || line.starts_with("+CMS ERROR:")
+    Final::from_line(line).is_some()
 }
 
+/// Cuts the modem's output into lines with the `at` crate's framer; noise is dropped.
 fn split_lines<R: Read>(mut reader: R, tx: &crossbeam_channel::Sender<String>) {
     let mut buf = [0u8; 4096];
-    let mut line = Vec::new();
+    let mut framer = Framer::new(64 * 1024);
     loop {
         let n = match reader.read(&mut buf) {
             Ok(0) | Err(_) => return,
             Ok(n) => n,
         };
         for &b in &buf[..n] {
-            if b == b'\r' || b == b'\n' {
-                if !line.is_empty() {
-                    let text = String::from_utf8_lossy(&line).into_owned();
-                    line.clear();
-                    if tx.send(text).is_err() {
-                        return;
-                    }
-                }
-            } else if line.len() < 64 * 1024 {
-                line.push(b);
+            if let Some(Frame::Line(text)) = framer.push(b)
+                && tx.send(text).is_err()
+            {
+                return;
             }
         }
     }
