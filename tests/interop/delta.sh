@@ -16,17 +16,7 @@
 #
 # Prints PASS/FAIL per check; exits non-zero if any failed.
 set -euo pipefail
-root=$(cd "$(dirname "$0")/../.." && pwd)
-bin=${ATFOTA_BIN:-$root/target/release/atfota}
-d=$(mktemp -d /tmp/atfota-delta.XXXXXX)
-chmod 755 "$d"
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$d"; }
-trap cleanup EXIT INT TERM
-fails=0
-pass() { printf 'PASS  %s\n' "$*"; }
-fail() { printf 'FAIL  %s\n' "$*"; fails=$((fails + 1)); }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+source "$(dirname "$0")/lib.sh" delta
 # Runs atclient.py; its transcript (this call's only) is left in $d/at.log.
 at() { python3 "$root/tests/interop/atclient.py" "$@" >"$d/at.log" 2>&1; }
 key=$root/testdata/keys/trusted-ed25519.pem
@@ -158,19 +148,8 @@ if detools create_patch -t sequential -c lzma "$d/v1.bin" "$d/v2.bin" "$d/d12.pa
 else fail "making the packages: $(tail -3 "$d/make.log")"; fi
 
 port=$(free_port)
-cat >"$d/nginx.conf" <<CONF
-worker_processes 1;  pid nginx.pid;  error_log stderr warn;
-events { worker_connections 64; }
-http {
-  access_log logs/access.log;  default_type application/octet-stream;  sendfile on;
-  client_body_temp_path tmp/body; proxy_temp_path tmp/proxy; fastcgi_temp_path tmp/fastcgi;
-  uwsgi_temp_path tmp/uwsgi; scgi_temp_path tmp/scgi;
-  server { listen 127.0.0.1:$port; root www; location /slow/ { alias www/; limit_rate 10k; } }
-}
-CONF
-chmod -R a+rX "$d/www"
-nginx -p "$d" -c nginx.conf -e stderr -g 'daemon off;' 2>"$d/nginx.err" &
-pids+=($!)
+start_nginx "  access_log logs/access.log;
+  server { listen 127.0.0.1:$port; root www; location /slow/ { alias www/; limit_rate 10k; } }"
 base="http://127.0.0.1:$port"
 for _ in $(seq 50); do curl -fs -o /dev/null "$base/d12.bin" && break; sleep 0.1; done
 curl -fs -o /dev/null "$base/d12.bin" || { fail "nginx does not serve the packages: $(cat "$d/nginx.err")"; exit 1; }

@@ -4,22 +4,7 @@
 # the script exits non-zero if any failed. Servers bind 127.0.0.1 only and
 # are stopped on exit.
 set -euo pipefail
-root=$(cd "$(dirname "$0")/../.." && pwd)
-bin=${ATFOTA_BIN:-$root/target/release/atfota}
-[ -x "$bin" ] || (cd "$root" && cargo build --release --quiet)
-d=$(mktemp -d /tmp/atfota-interop.XXXXXX)
-chmod 755 "$d"   # nginx workers run as an unprivileged user
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$d"
-}
-trap cleanup EXIT INT TERM
-fails=0
-pass() { printf 'PASS  %s\n' "$*"; }
-fail() { printf 'FAIL  %s\n' "$*"; fails=$((fails + 1)); }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+source "$(dirname "$0")/lib.sh" interop
 
 # --- fixtures: images signed by us and by imgtool -------------------------
 mkdir -p "$d/www" "$d/logs" "$d/tmp"
@@ -41,19 +26,8 @@ else fail "atfota rejects imgtool's image: $(cat "$d/info.txt")"; fi
 
 # --- nginx ---------------------------------------------------------------
 port=$(free_port)
-cat >"$d/nginx.conf" <<CONF
-worker_processes 1;  pid nginx.pid;  error_log stderr warn;
-events { worker_connections 64; }
-http {
-  access_log logs/access.log;  default_type application/octet-stream;  sendfile on;
-  client_body_temp_path tmp/body; proxy_temp_path tmp/proxy; fastcgi_temp_path tmp/fastcgi;
-  uwsgi_temp_path tmp/uwsgi; scgi_temp_path tmp/scgi;
-  server { listen 127.0.0.1:$port; root www; location /slow/ { alias www/; limit_rate 200k; } }
-}
-CONF
-nginx -p "$d" -c nginx.conf -e stderr -g 'daemon off;' 2>"$d/nginx.err" &
-pids+=($!)
-chmod -R a+rX "$d/www"
+start_nginx "  access_log logs/access.log;
+  server { listen 127.0.0.1:$port; root www; location /slow/ { alias www/; limit_rate 200k; } }"
 for _ in $(seq 50); do curl -fs -o /dev/null "http://127.0.0.1:$port/ours.bin" && break; sleep 0.1; done
 curl -fs -o /dev/null "http://127.0.0.1:$port/ours.bin" || { fail "nginx does not serve the images"; cat "$d/nginx.err"; exit 1; }
 base="http://127.0.0.1:$port"

@@ -4,17 +4,7 @@
 # the PEM's line breaks inside the quotes, CRLF), certificates made by openssl here; and
 # imgtool verifying images atfota signs with every key type. Prints PASS/FAIL per check.
 set -euo pipefail
-root=$(cd "$(dirname "$0")/../.." && pwd)
-bin=${ATFOTA_BIN:-$root/target/release/atfota}
-d=$(mktemp -d /tmp/atfota-tls.XXXXXX)
-chmod 755 "$d"
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$d"; }
-trap cleanup EXIT INT TERM
-fails=0
-pass() { printf 'PASS  %s\n' "$*"; }
-fail() { printf 'FAIL  %s\n' "$*"; fails=$((fails + 1)); }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+source "$(dirname "$0")/lib.sh" tls
 at() { python3 "$root/tests/interop/atclient.py" "$@" >>"$d/at.log" 2>&1; }
 
 # --- every imgtool key type: atfota signs, imgtool verifies ----------------
@@ -55,21 +45,11 @@ mkdir -p "$d/www" "$d/logs" "$d/tmp"
 "$bin" image sign "$d/payload.bin" "$d/www/app3.bin" --version 3.0.0 >/dev/null 2>&1
 chmod -R a+rX "$d/www" "$d"/*.crt "$d"/*.key
 tls=$(free_port); mtls=$(free_port)
-cat >"$d/nginx.conf" <<CONF
-worker_processes 1;  pid nginx.pid;  error_log stderr warn;
-events { worker_connections 64; }
-http {
-  log_format tls '\$server_port \$request \$status \$ssl_protocol client=\$ssl_client_verify';
-  access_log logs/access.log tls;  default_type application/octet-stream;  sendfile on;
-  client_body_temp_path tmp/body; proxy_temp_path tmp/proxy; fastcgi_temp_path tmp/fastcgi;
-  uwsgi_temp_path tmp/uwsgi; scgi_temp_path tmp/scgi;
+start_nginx "  log_format tls '\$server_port \$request \$status \$ssl_protocol client=\$ssl_client_verify';
+  access_log logs/access.log tls;
   ssl_protocols TLSv1.2 TLSv1.3;  ssl_certificate server.crt;  ssl_certificate_key server.key;
   server { listen 127.0.0.1:$tls ssl; root www; }
-  server { listen 127.0.0.1:$mtls ssl; root www; ssl_client_certificate clientca.crt; ssl_verify_client on; }
-}
-CONF
-nginx -p "$d" -c nginx.conf -e stderr -g 'daemon off;' 2>"$d/nginx.err" &
-pids+=($!)
+  server { listen 127.0.0.1:$mtls ssl; root www; ssl_client_certificate clientca.crt; ssl_verify_client on; }"
 for _ in $(seq 50); do curl -fs --cacert "$d/ca.crt" -o /dev/null "https://127.0.0.1:$tls/app.bin" && break; sleep 0.1; done
 curl -fs --cacert "$d/ca.crt" -o /dev/null "https://127.0.0.1:$tls/app.bin" || { fail "nginx does not serve over TLS"; cat "$d/nginx.err"; exit 1; }
 
