@@ -7,24 +7,15 @@ use std::io::{BufReader, Read, Write};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use atfota_peers::{Fault, FaultProxy, HttpPeer};
-use common::{Modem, app_image, exe, fixture, stderr_line};
-
-fn www(files: &[(&str, &[u8])]) -> (tempfile::TempDir, HttpPeer) {
-    let dir = tempfile::tempdir().unwrap();
-    for (n, d) in files {
-        std::fs::write(dir.path().join(n), d).unwrap();
-    }
-    let peer = HttpPeer::serve_dir(dir.path()).unwrap();
-    (dir, peer)
-}
+use atfota_peers::{Fault, FaultProxy};
+use common::{Modem, app_image, exe, fixture, serve, stderr_line};
 
 #[test]
 fn a_fresh_device_updates_over_stdio_and_survives_power_cycles() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("dev");
     let image = app_image("2.0.0", 600 * 1024);
-    let (_w, peer) = www(&[("app.bin", &image)]);
+    let (_w, peer) = serve(&[("app.bin", &image)]);
 
     let mut m = Modem::start(&data, &[]);
     assert!(
@@ -57,7 +48,7 @@ fn sigkill_mid_download_then_the_same_url_resumes() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("dev");
     let image = app_image("2.1.0", 900 * 1024);
-    let (_w, peer) = www(&[("app.bin", &image)]);
+    let (_w, peer) = serve(&[("app.bin", &image)]);
     // 300 KB/s: the download takes about 3 s, long enough to kill it mid-way.
     let slow = FaultProxy::start(peer.addr(), vec![Fault::Throttle(300_000), Fault::Pass]).unwrap();
     let mut m = Modem::start(&data, &[]);
@@ -84,7 +75,7 @@ fn trusted_keys_from_imgtool_persist() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("dev");
     let img = std::fs::read(fixture("images/signed-ed25519.bin")).unwrap();
-    let (_w, peer) = www(&[("app.bin", &img)]);
+    let (_w, peer) = serve(&[("app.bin", &img)]);
     let url = peer.url("app.bin");
     // Without the key the image is refused.
     let mut m = Modem::start(&data, &[]);
@@ -110,7 +101,7 @@ fn slot_size_is_chosen_at_creation_and_fixed_after() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("dev");
     let image = app_image("3.0.0", 1536 * 1024);
-    let (_w, peer) = www(&[("big.bin", &image)]);
+    let (_w, peer) = serve(&[("big.bin", &image)]);
     let mut m = Modem::start(&data, &["--slot-size", "2M"]);
     m.ok(&format!("AT#XFOTA=1,\"{}\"", peer.url("big.bin")));
     m.urc("#XFOTA: 4,0");
@@ -132,7 +123,7 @@ fn fail_self_test_makes_the_device_revert() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("dev");
     let image = app_image("9.0.0", 200 * 1024);
-    let (_w, peer) = www(&[("app.bin", &image)]);
+    let (_w, peer) = serve(&[("app.bin", &image)]);
     let mut m = Modem::start(&data, &["--fail-self-test"]);
     m.ok(&format!("AT#XFOTA=1,\"{}\"", peer.url("app.bin")));
     m.urc("#XFOTA: 4,0");
@@ -151,7 +142,7 @@ fn pty_with_a_link_behaves_like_a_serial_modem() {
     let data = tmp.path().join("dev");
     let link = tmp.path().join("modem");
     let image = app_image("2.5.0", 300 * 1024);
-    let (_w, peer) = www(&[("app.bin", &image)]);
+    let (_w, peer) = serve(&[("app.bin", &image)]);
     let mut child = Command::new(exe())
         .args(["modem", "--data"])
         .arg(&data)

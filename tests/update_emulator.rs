@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
 use atfota_peers::{FtpPeer, HttpPeer};
-use common::{app_image, exe, stderr_line};
+use common::{app_image, exe, serve, stderr_line};
 use serde_json::Value;
 
 /// A running emulator and the `--port` that reaches it.
@@ -88,15 +88,6 @@ fn check_success(code: i32, events: &[Value], text: &str, result_urc: &str, vers
     assert_eq!(done["event"], "done");
     assert_eq!(done["exit_code"], 0);
     assert_eq!(done["result"], format!("updated: now running {version}"), "{text}");
-}
-
-fn serve(files: &[(&str, &[u8])]) -> (tempfile::TempDir, HttpPeer) {
-    let dir = tempfile::tempdir().unwrap();
-    for (n, d) in files {
-        std::fs::write(dir.path().join(n), d).unwrap();
-    }
-    let peer = HttpPeer::serve_dir(dir.path()).unwrap();
-    (dir, peer)
 }
 
 #[test]

@@ -10,6 +10,17 @@ use std::time::{Duration, Instant};
 use atfota_host::update::slm_urc;
 use atfota_host::{Reply, Session};
 
+/// Serves `files` (name, bytes) from a new temporary directory over HTTP on loopback; the
+/// directory lives as long as the returned guard.
+pub fn serve(files: &[(&str, &[u8])]) -> (tempfile::TempDir, atfota_peers::HttpPeer) {
+    let dir = tempfile::tempdir().unwrap();
+    for (n, d) in files {
+        std::fs::write(dir.path().join(n), d).unwrap();
+    }
+    let peer = atfota_peers::HttpPeer::serve_dir(dir.path()).unwrap();
+    (dir, peer)
+}
+
 /// Generous bound for anything a test waits on.
 pub const WAIT: Duration = Duration::from_secs(30);
 
