@@ -48,11 +48,10 @@ fuzz_target!(|data: &[u8]| {
     let whole = apply(&mut &from[..], patch, &mut whole_out, &limits);
     match (&chunked, &whole) {
         (Ok(a), Ok(b)) => assert_eq!((a, &chunked_out), (b, &whole_out), "chunking changed the output"),
-        (Err(a), Err(b)) => assert_eq!(
-            std::mem::discriminant(a),
-            std::mem::discriminant(b),
-            "chunking changed the error: {a} / {b}"
-        ),
+        // Both refused. Which check fires first may differ: with less input at hand the
+        // applier can meet a size overrun before the decompressor reports the corrupt stream
+        // behind it (both say the patch is bad; found by this target in CI).
+        (Err(_), Err(_)) => {}
         _ => panic!("chunking changed the verdict: {chunked:?} / {whole:?}"),
     }
 
