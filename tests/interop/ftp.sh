@@ -16,22 +16,8 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 fetch=${ATFOTA_FETCH:-${CARGO_TARGET_DIR:-$root/target}/release/examples/fetch}
 [ -x "$fetch" ] && [ -z "${ATFOTA_REBUILD:-}" ] \
   || (cd "$root" && cargo build --release --quiet -p atfota-net --example fetch)
-bin=${ATFOTA_BIN:-${CARGO_TARGET_DIR:-$root/target}/release/atfota}
-[ -x "$bin" ] || (cd "$root" && cargo build --release --quiet)
-d=$(mktemp -d /tmp/atfota-ftp.XXXXXX)
-chmod 755 "$d"   # pure-ftpd serves as an unprivileged virtual user
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$d"
-}
-trap cleanup EXIT INT TERM
-fails=0
-pass() { printf 'PASS  %s\n' "$*"; }
-fail() { printf 'FAIL  %s\n' "$*"; fails=$((fails + 1)); }
+source "$(dirname "$0")/lib.sh" ftp
 skip() { printf 'SKIP  %s\n' "$*"; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_port() { # $1 port: until something listens (5 s at most)
   for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done
   return 1
