@@ -8,11 +8,14 @@
 
 use std::sync::OnceLock;
 
+use std::time::Instant;
+
 use atfota_device::{
-    DeviceConfig, Modem, ModemError, ModemImage, layout_for, modem_firmware_body, provision_with,
+    DeviceConfig, Modem, ModemError, ModemImage, Next, Shell, drive, layout_for, modem_firmware_body,
+    provision_with,
 };
-use atfota_fota::{Action, Conditions, EngineConfig, ProfileKind};
-use atfota_net::{DownloadError, Outcome, Resume, StartInfo};
+use atfota_fota::{Conditions, EngineConfig, ProfileKind};
+use atfota_net::{DownloadError, Outcome, Resume, Source, StartInfo};
 use atfota_storage::{Geometry, Layout, SimFlash};
 
 use crate::input;
@@ -163,22 +166,50 @@ pub struct Server<'a> {
     pub quirk: Quirk,
 }
 
+/// The fuzzer's side of `drive`: output collected for the checks, transfers queued.
+struct Collect<'a> {
+    out: &'a mut Vec<u8>,
+    queued: Vec<(u64, Option<Resume>)>,
+}
+
+impl Shell for Collect<'_> {
+    fn write(&mut self, bytes: Vec<u8>, _end: u64) -> bool {
+        self.out.extend_from_slice(&bytes);
+        true
+    }
+
+    fn start(&mut self, id: u64, _source: Source, resume: Option<Resume>) {
+        self.queued.push((id, resume));
+    }
+
+    fn abort(&mut self, id: u64) {
+        // The transfer is already stopped here: it only leaves the queue.
+        self.queued.retain(|q| q.0 != id);
+    }
+}
+
 impl Server<'_> {
-    /// Answers every action the modem has queued; returns how many transfers it served.
-    pub fn serve(&self, modem: &mut Modem<SimFlash>) -> Result<usize, ModemError> {
+    /// Drives the modem through the one driver until it waits for the host: its output goes
+    /// to `out`, every transfer it asks for is served, and emulated time jumps to each timer.
+    /// Returns how many transfers it served.
+    pub fn serve(&self, modem: &mut Modem<SimFlash>, out: &mut Vec<u8>) -> Result<usize, ModemError> {
         let mut served = 0;
-        while let Some(action) = modem.poll_action() {
-            // Aborts need no answer: the transfer is already stopped here.
-            match action {
-                Action::Start { id, resume, .. } => {
-                    self.transfer(modem, id, resume.as_ref())?;
-                    served += 1;
+        let mut now = Instant::now();
+        loop {
+            let mut shell = Collect { out: &mut *out, queued: Vec::new() };
+            let next_timer = drive(modem, now, &mut shell)?;
+            let queued = shell.queued;
+            if queued.is_empty() {
+                match next_timer {
+                    Some(at) => now = now.max(at),
+                    None => return Ok(served),
                 }
-                Action::Timer { id, .. } => modem.handle_timer(id)?,
-                _ => {}
+            }
+            for (id, resume) in queued {
+                self.transfer(modem, id, resume.as_ref())?;
+                served += 1;
             }
         }
-        Ok(served)
     }
 
     fn transfer(
@@ -240,11 +271,12 @@ mod tests {
 
     /// Feeds `text` to the modem a line at a time, serving transfers, and returns its answer.
     fn exchange(modem: &mut Modem<SimFlash>, server: &Server<'_>, text: &[u8]) -> String {
+        let mut out = Vec::new();
         for line in input::lines(text) {
             modem.handle_input(line).expect("the simulated flash never fails");
-            server.serve(modem).expect("the simulated flash never fails");
+            server.serve(modem, &mut out).expect("the simulated flash never fails");
         }
-        String::from_utf8(modem.take_output()).expect("the modem answers in text")
+        String::from_utf8(out).expect("the modem answers in text")
     }
 
     #[test]
@@ -309,13 +341,19 @@ mod tests {
         let out = exchange(&mut modem, &cut, URL);
         assert!(out.contains("#XFOTA: 1,1,"), "failed: {out:?}");
         modem.handle_input(URL).expect("the simulated flash never fails");
-        let Some(Action::Start { id, resume: Some(resume), .. }) = modem.poll_action() else {
-            panic!("a resumed transfer expected");
-        };
+        let mut started = None;
+        while let Some(next) = modem.poll(Instant::now()).expect("the simulated flash never fails") {
+            if let Next::Start { id, resume, .. } = next {
+                started = Some((id, resume));
+            }
+        }
+        let Some((id, Some(resume))) = started else { panic!("a resumed transfer expected") };
         assert_eq!(resume.offset, 0x1000, "from the first whole sector");
         let rest = Server { ending: Ending::Complete, ..cut };
         rest.transfer(&mut modem, id, Some(&resume)).expect("the simulated flash never fails");
-        let out = String::from_utf8(modem.take_output()).expect("the modem answers in text");
+        let mut out = Vec::new();
+        rest.serve(&mut modem, &mut out).expect("the simulated flash never fails");
+        let out = String::from_utf8(out).expect("the modem answers in text");
         assert!(out.contains("#XFOTA: 4,0"), "resumed and finished: {out:?}");
     }
 

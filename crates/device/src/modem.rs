@@ -1,15 +1,20 @@
 //! The emulated modem without its IO: bytes in, bytes out.
 //!
 //! Owns the AT session (framing, echo, `+CMEE`, basic V.250 commands),
-//! dispatch to the profile, URC output, and reboots inside the process. It
-//! is sans-IO like the engine under it: the shell in `run.rs` feeds it bytes
-//! and downloader output and writes what it returns. Responses are appended
-//! to the output whole, so a URC can never land inside one.
+//! dispatch to the profile, URC output, emulated time, and reboots inside the
+//! process. It is sans-IO like the engine under it, in quinn-proto's shape:
+//! inputs are `handle_*` calls, [`Modem::poll`] says what to do next (write
+//! bytes, start or abort a transfer), [`Modem::poll_timeout`] when to call
+//! [`Modem::handle_timeout`], and [`Modem::written`] is the one
+//! acknowledgement. Time is a parameter, never read from the clock here.
+//! [`crate::drive`] is the one loop every shell runs around it. Responses are
+//! appended to the output whole, so a URC can never land inside one.
 
 use std::collections::VecDeque;
+use std::time::Instant;
 
 use atfota_at::{CmeError, CmeeMode, Command, Final, Frame, Framer, MAX_LINE_LEN, Op, Response};
-use atfota_download::{Outcome, StartInfo, TransferError};
+use atfota_download::{Outcome, Resume, Source, StartInfo, TransferError};
 use atfota_fota::{
     Action, Conditions, Ctx, Engine, EngineConfig, EngineError, Profile, ProfileKind, SystemRequest,
 };
@@ -37,6 +42,34 @@ enum LineEnd {
     Deferred,
 }
 
+/// What the modem asks its shell to do next ([`Modem::poll`]).
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Next {
+    /// Send these bytes to the host. `end` is the modem's output offset after them: once
+    /// every byte up to `end` has left, acknowledge with [`Modem::written`].
+    Write {
+        /// The bytes, whole responses and URCs.
+        bytes: Vec<u8>,
+        /// Total bytes handed out so far, these included.
+        end: u64,
+    },
+    /// Start a transfer and feed its output back tagged with `id`.
+    Start {
+        /// Tag for the `handle_*` calls of this transfer.
+        id: u64,
+        /// Where to get it.
+        source: Source,
+        /// Where to resume, if anywhere.
+        resume: Option<Resume>,
+    },
+    /// Stop transfer `id`; anything it still delivers is ignored.
+    Abort {
+        /// The transfer to stop.
+        id: u64,
+    },
+}
+
 /// Why the modem stopped working.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -56,16 +89,27 @@ pub struct Modem<F: NorFlash> {
     echo: bool,
     cmee: CmeeMode,
     out: Vec<u8>,
+    /// Bytes handed out by [`Modem::poll`] since power-on.
+    out_end: u64,
     actions: VecDeque<Action>,
+    /// Emulated time: when each running timer (id) runs out.
+    timers: Vec<(Instant, u64)>,
     boots: u64,
-    /// An upgrade result URC is in the output and not yet known written.
+    /// An upgrade result URC is in `out`, not yet handed out.
     result_out: bool,
-    /// A reboot has begun; the boot waits for `finish_reboot`.
+    /// An upgrade result URC was handed out and counts as reported once the output up to
+    /// this offset is [`Modem::written`].
+    result_end: Option<u64>,
+    /// A reboot has begun; it runs once the output before it has been handed out.
     reboot_pending: bool,
     /// A command's response held back until its (emulated) operation ends.
     deferred: Option<Vec<u8>>,
     /// Bytes received while a response is held back: executed after it.
     backlog: Vec<u8>,
+    /// The flash of a boot that failed for good (no engine runs): kept for `into_flash`.
+    unbooted: Option<F>,
+    /// The next newly installed image fails its self-test (a test bench's one-shot fault).
+    fail_next_self_test: bool,
 }
 
 impl<F: NorFlash> Modem<F> {
@@ -102,12 +146,17 @@ impl<F: NorFlash> Modem<F> {
             config,
             framer,
             out: Vec::new(),
+            out_end: 0,
             actions: VecDeque::new(),
+            timers: Vec::new(),
             boots: 0,
             result_out: false,
+            result_end: None,
             reboot_pending: false,
             deferred: None,
             backlog: Vec::new(),
+            unbooted: None,
+            fail_next_self_test: false,
         };
         modem.boot(flash)?;
         Ok(modem)
@@ -116,6 +165,10 @@ impl<F: NorFlash> Modem<F> {
     /// Feeds bytes received from the host.
     pub fn handle_input(&mut self, bytes: &[u8]) -> Result<(), ModemError> {
         self.finish_reboot()?;
+        if self.reboot_pending {
+            // Still rebooting (the output before it was not handed out): lost, as on a UART.
+            return Ok(());
+        }
         if self.deferred.is_some() {
             // Busy with a command: the UART buffers what arrives meanwhile.
             self.backlog.extend_from_slice(bytes);
@@ -155,9 +208,68 @@ impl<F: NorFlash> Modem<F> {
         Ok(())
     }
 
-    /// A timer asked for with `Action::Timer` has run out.
-    pub fn handle_timer(&mut self, id: u64) -> Result<(), ModemError> {
+    /// What to do next: bytes to write, a transfer to start or stop. Call until `None` after
+    /// every `handle_*` call; `now` starts the timers the modem asked for. A reboot that
+    /// waited for the output before it is carried out here, once that output is handed out.
+    pub fn poll(&mut self, now: Instant) -> Result<Option<Next>, ModemError> {
+        loop {
+            if let Some(engine) = self.engine.as_mut() {
+                while let Some(a) = engine.poll_action() {
+                    self.actions.push_back(a);
+                }
+            }
+            while let Some(action) = self.actions.pop_front() {
+                match action {
+                    Action::Start { id, source, resume } => return Ok(Some(Next::Start { id, source, resume })),
+                    Action::Abort { id } => return Ok(Some(Next::Abort { id })),
+                    Action::Timer { id, after } => self.timers.push((now + after, id)),
+                    other => log::warn!("unknown action {other:?}"),
+                }
+            }
+            if !self.out.is_empty() {
+                let bytes = std::mem::take(&mut self.out);
+                self.out_end += bytes.len() as u64;
+                if std::mem::take(&mut self.result_out) {
+                    self.result_end = Some(self.out_end);
+                }
+                return Ok(Some(Next::Write { bytes, end: self.out_end }));
+            }
+            if !self.reboot_pending {
+                return Ok(None);
+            }
+            self.finish_reboot()?;
+        }
+    }
+
+    /// When [`Modem::handle_timeout`] is due next, if a timer runs.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.iter().map(|&(at, _)| at).min()
+    }
+
+    /// Emulated time has reached `now`: runs every timer due by then, earliest first.
+    pub fn handle_timeout(&mut self, now: Instant) -> Result<(), ModemError> {
         self.finish_reboot()?;
+        while let Some(i) = (0..self.timers.len()).filter(|&i| self.timers[i].0 <= now).min_by_key(|&i| self.timers[i])
+        {
+            let (_, id) = self.timers.swap_remove(i);
+            self.handle_timer(id)?;
+        }
+        Ok(())
+    }
+
+    /// The output up to offset `end` ([`Next::Write`]) has left for the host: an upgrade
+    /// result in it now counts as reported for good (a power cut before this makes the next
+    /// boot report it again).
+    pub fn written(&mut self, end: u64) {
+        if self.result_end.is_some_and(|e| end >= e) {
+            self.result_end = None;
+            if let Some(engine) = self.engine.as_mut() {
+                engine.result_reported();
+            }
+        }
+    }
+
+    fn handle_timer(&mut self, id: u64) -> Result<(), ModemError> {
         if id == DEFERRED_RESPONSE {
             let Some(response) = self.deferred.take() else { return Ok(()) };
             self.out.extend_from_slice(&response);
@@ -170,55 +282,17 @@ impl<F: NorFlash> Modem<F> {
         self.after_events()
     }
 
-    /// Whether a reboot has begun and waits for [`Modem::finish_reboot`]:
-    /// the output taken before it (`OK`, `GTOTA DOWNLOAD COMPLETE`) should be
-    /// written to the host first, as a real module sends it before rebooting.
-    pub fn reboot_pending(&self) -> bool {
-        self.reboot_pending
-    }
-
-    /// Carries out a pending reboot: bootloader, banner, result URC. Does
-    /// nothing when none is pending. Every `handle_*` call does this first.
-    pub fn finish_reboot(&mut self) -> Result<(), ModemError> {
-        if !std::mem::take(&mut self.reboot_pending) {
+    /// Carries out a pending reboot once the output before it has been handed out:
+    /// bootloader, banner, result URC.
+    fn finish_reboot(&mut self) -> Result<(), ModemError> {
+        if !self.reboot_pending || !self.out.is_empty() {
             return Ok(());
         }
+        self.reboot_pending = false;
         match self.engine.take() {
             Some(engine) => self.boot(engine.into_flash()),
             None => Ok(()),
         }
-    }
-
-    /// Bytes to send to the host (drained). Once they are written, call
-    /// [`Modem::output_written`].
-    pub fn take_output(&mut self) -> Vec<u8> {
-        std::mem::take(&mut self.out)
-    }
-
-    /// Whether output taken so far carries an upgrade result that is only
-    /// marked reported once [`Modem::output_written`] says it left.
-    pub fn awaiting_delivery(&self) -> bool {
-        self.result_out
-    }
-
-    /// Everything taken with [`Modem::take_output`] has been written to the
-    /// host: an upgrade result in it is now reported for good.
-    pub fn output_written(&mut self) {
-        if std::mem::take(&mut self.result_out)
-            && let Some(engine) = self.engine.as_mut()
-        {
-            engine.result_reported();
-        }
-    }
-
-    /// Next transfer to start or stop.
-    pub fn poll_action(&mut self) -> Option<Action> {
-        if let Some(engine) = self.engine.as_mut() {
-            while let Some(a) = engine.poll_action() {
-                self.actions.push_back(a);
-            }
-        }
-        self.actions.pop_front()
     }
 
     /// Downloader: transfer `id` got its response.
@@ -268,9 +342,20 @@ impl<F: NorFlash> Modem<F> {
         self.boots
     }
 
-    /// Stops the modem and gives the flash back (a power cut, for tests).
+    /// Stops the modem and gives the flash back (a power cut): `None` only if it was lost.
     pub fn into_flash(mut self) -> Option<F> {
-        self.engine.take().map(Engine::into_flash)
+        self.engine.take().map(Engine::into_flash).or(self.unbooted.take())
+    }
+
+    /// The next newly installed image fails its self-test, once (as `--fail-self-test` does for
+    /// every image): the watchdog reboots the device and the bootloader reverts it.
+    pub fn fail_next_self_test(&mut self) {
+        self.fail_next_self_test = true;
+    }
+
+    /// The profile (for a shell's status report).
+    pub fn profile(&self) -> &Profile {
+        &self.profile
     }
 
     /// Executes one command line.
@@ -403,11 +488,16 @@ impl<F: NorFlash> Modem<F> {
         let mut watchdog = 0;
         let mut attempts = 0;
         loop {
-            let engine = match Engine::try_power_on(flash, self.layout, &self.config) {
+            let config = EngineConfig {
+                fail_self_test: self.config.fail_self_test || self.fail_next_self_test,
+                ..self.config
+            };
+            let engine = match Engine::try_power_on(flash, self.layout, &config) {
                 Ok((engine, _report)) => engine,
                 Err((e, back)) => {
                     attempts += 1;
                     if attempts >= MAX_BOOT_ATTEMPTS {
+                        self.unbooted = Some(back);
                         return Err(e.into());
                     }
                     log::error!("boot failed ({e}): the watchdog reboots the device");
@@ -416,6 +506,7 @@ impl<F: NorFlash> Modem<F> {
                 }
             };
             self.boots += 1;
+            self.timers.clear();
             self.framer.reset();
             self.deferred = None;
             self.backlog.clear();
@@ -423,6 +514,9 @@ impl<F: NorFlash> Modem<F> {
             self.echo = self.profile.default_echo();
             self.cmee = self.profile.default_cmee();
             self.out.extend_from_slice(atfota_at::line(self.profile.banner()).as_bytes());
+            if engine.self_test_failed() {
+                self.fail_next_self_test = false;
+            }
             if engine.self_test_failed() && watchdog < MAX_WATCHDOG_REBOOTS {
                 watchdog += 1;
                 log::warn!("self-test failed: the watchdog reboots the device");

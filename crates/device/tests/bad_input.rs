@@ -5,7 +5,7 @@
 mod common;
 
 use atfota_peers::{Fault, FaultProxy};
-use common::{Dev, Step, app_image, assert_unchanged, fixture, lines, serve};
+use common::{Dev, Step, answer, app_image, assert_unchanged, fixture, lines, serve};
 
 /// What a row expects after `OK` (or instead of it).
 enum Expect {
@@ -180,8 +180,7 @@ fn commands_that_need_an_idle_engine_are_refused_during_a_download() {
         n += 1;
         if n == 3 {
             for cmd in ["AT#XFOTA=1,\"http://127.0.0.1/other.bin\"", "AT#XFOTA=8", "AT#XFOTA=9"] {
-                m.handle_input(format!("{cmd}\r").as_bytes()).unwrap();
-                answers.push(String::from_utf8(m.take_output()).unwrap());
+                answers.push(answer(m, cmd));
             }
         }
         Step::Continue

@@ -5,11 +5,14 @@
 //! nothing the host heard about. Checked with a flash that records, for each
 //! sync, how many writes and erases came before it.
 
-use std::ops::ControlFlow;
-use std::sync::{Arc, Mutex};
+mod common;
 
-use atfota_device::{DeviceConfig, Modem, layout_for, provision};
-use atfota_fota::{Action, Conditions, EngineConfig, ProfileKind};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use atfota_device::{DeviceConfig, Modem, Next, layout_for, provision};
+use atfota_fota::{Conditions, EngineConfig, ProfileKind};
+use common::{poll_text, run_transfer};
 use atfota_storage::{FlashError, Geometry, NorFlash, SimFlash};
 
 /// A SimFlash that notes the number of mutating operations at every sync.
@@ -53,11 +56,6 @@ fn synced_up_to_now(log: &Arc<Mutex<Log>>) -> bool {
     l.syncs.last() == Some(&l.ops)
 }
 
-fn output(m: &mut Modem<Recording>) -> String {
-    let out = String::from_utf8(m.take_output()).unwrap();
-    m.output_written();
-    out
-}
 
 #[test]
 fn every_acknowledged_point_is_synced() {
@@ -75,50 +73,40 @@ fn every_acknowledged_point_is_synced() {
         let mut m =
             Modem::power_on_with(flash, layout, profile, EngineConfig::default(), Conditions::default())
                 .unwrap();
-        output(&mut m);
+        poll_text(&mut m, true);
         let cmd = match profile {
             ProfileKind::Nrf9160Slm => format!("AT#XFOTA=1,\"{}\"\r", peer.url("app.bin")),
             _ => format!("ATE0\rAT+GTOTA=0,\"{}\"\r", peer.url("app.bin")),
         };
         m.handle_input(cmd.as_bytes()).unwrap();
-        output(&mut m);
-        let Some(Action::Start { id, source, resume }) = m.poll_action() else { panic!("no transfer") };
-        let opts = atfota_net::Options::default();
+        let (_, mut asked) = poll_text(&mut m, true);
         let mut complete_was_synced = None;
-        let result = atfota_net::download(&source, resume.as_ref(), &opts, &mut |ev| {
-            match ev {
-                atfota_net::Event::Started(info) => m.handle_started(id, info).unwrap(),
-                atfota_net::Event::Data(d) => m.handle_data(id, d).unwrap(),
-                _ => {}
-            }
-            ControlFlow::Continue(())
-        });
-        m.handle_finished(id, result).unwrap();
-        let out = String::from_utf8(m.take_output()).unwrap();
+        run_transfer(&mut m, asked.pop().expect("a transfer"));
+        // The first output after the transfer: 4,0, or COMPLETE before the install reboot.
+        let Some(Next::Write { bytes, end }) = m.poll(Instant::now()).unwrap() else { panic!("no output") };
+        let out = String::from_utf8(bytes).unwrap();
         match profile {
             ProfileKind::Nrf9160Slm => {
                 assert!(out.ends_with("#XFOTA: 4,0\r\n"), "{out:?}");
                 assert!(synced_up_to_now(&log), "4,0 goes out with every write before it synced");
-                m.output_written();
+                m.written(end);
                 m.handle_input(b"AT#XRESET\r").unwrap();
             }
             _ => {
                 assert!(out.contains("GTOTA DOWNLOAD COMPLETE"), "{out:?}");
                 complete_was_synced = Some(log.lock().unwrap().syncs.len() >= 2);
+                m.written(end);
             }
         }
         let before_boot = log.lock().unwrap().syncs.len();
         // The reboot: swap, self-test and confirm; the confirm is synced before the result URC goes out.
-        let mut out = String::from_utf8(m.take_output()).unwrap();
-        while m.reboot_pending() {
-            m.finish_reboot().unwrap();
-            out.push_str(&String::from_utf8(m.take_output()).unwrap());
-        }
+        let (out, _) = poll_text(&mut m, false);
         assert!(out.contains("#XFOTA: 5,0") || out.contains("GTOTA UPGRADE SUCCESS"), "{profile}: {out:?}");
         assert!(log.lock().unwrap().syncs.len() > before_boot, "{profile}: the confirm was synced");
-        // Forgetting the result: synced first.
+        // Forgetting the result (once the host has it): synced first.
         let syncs = log.lock().unwrap().syncs.len();
-        m.output_written();
+        poll_text(&mut m, true);
+        m.written(u64::MAX);
         assert!(log.lock().unwrap().syncs.len() > syncs, "{profile}: synced before the result is forgotten");
         if let Some(done) = complete_was_synced {
             assert!(done, "{profile}: COMPLETE came after the image was synced");

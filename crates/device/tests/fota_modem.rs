@@ -14,7 +14,7 @@ use atfota_delta::{Compression, CreateOptions};
 use atfota_device::{factory_modem_firmware, modem_firmware_body};
 use atfota_image::{ModemFirmware, SigningKey, TrustedKey, modem_uuid, sign_delta};
 use atfota_storage::{NorFlash, SimFlash};
-use common::{Dev, Step, app_image, fixture, lines, progress, serve};
+use common::{Dev, Step, answer, app_image, fixture, lines, progress, serve};
 use sha2::{Digest, Sha256};
 
 const FACTORY_VERSION: &str = "mfw_nrf9160_1.3.5";
@@ -191,8 +191,7 @@ fn op_9_erases_the_scratch_area_and_is_refused_when_it_must_be() {
     let out = dev.send_with(&start(&peer.url("delta.bin")), &mut |m, _, _| {
         n += 1;
         if n == 2 {
-            m.handle_input(b"AT#XFOTA=9\r").unwrap();
-            answers.push(String::from_utf8(m.take_output()).unwrap());
+            answers.push(answer(m, "AT#XFOTA=9"));
         }
         Step::Continue
     });

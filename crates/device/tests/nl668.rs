@@ -6,7 +6,10 @@
 mod common;
 
 use atfota_fota::{Conditions, EngineConfig};
-use common::{Dev, Step, app_image, fixture, lines, serve};
+use std::time::Instant;
+
+use atfota_device::Next;
+use common::{Dev, Step, answer, app_image, fixture, lines, poll_text, run_transfer, serve};
 
 const KIB: usize = 1024;
 
@@ -231,8 +234,7 @@ fn the_bad_input_table_gets_27007_codes_and_changes_nothing() {
     let out = dev.send_with(&gtota_http(&peer.url("pkg.bin")), &mut |m, _, _| {
         n += 1;
         if n == 2 {
-            m.handle_input(format!("{}\r", gtota_http("http://127.0.0.1/other.bin")).as_bytes()).unwrap();
-            second = String::from_utf8(m.take_output()).unwrap();
+            second = answer(m, &gtota_http("http://127.0.0.1/other.bin"));
         }
         Step::Continue
     });
@@ -301,12 +303,12 @@ fn download_complete_leaves_before_the_install_reboot() {
     // Drive the transfer by hand to look at the output the moment the download ends.
     let m = dev.modem();
     download_by_hand(m, &gtota_http(&peer.url("pkg.bin")));
-    let before = String::from_utf8(m.take_output()).unwrap();
+    // The first thing handed out is the output before the install; the reboot comes after it.
+    let Some(Next::Write { bytes, end }) = m.poll(Instant::now()).unwrap() else { panic!("no output") };
+    let before = String::from_utf8(bytes).unwrap();
     assert!(before.ends_with("\r\nGTOTA DOWNLOAD COMPLETE\r\n"), "{before:?}");
-    assert!(m.reboot_pending(), "the install waits until COMPLETE has been written");
-    m.output_written();
-    m.finish_reboot().unwrap();
-    assert_eq!(String::from_utf8(m.take_output()).unwrap(), "\r\nRDY\r\n\r\nGTOTA UPGRADE SUCCESS\r\n");
+    m.written(end);
+    assert_eq!(poll_text(m, true).0, "\r\nRDY\r\n\r\nGTOTA UPGRADE SUCCESS\r\n");
 }
 
 #[test]
@@ -316,7 +318,6 @@ fn a_package_the_bootloader_refuses_at_install_is_reported_with_code_13() {
     let mut dev = quiet(Conditions::default());
     let m = dev.modem();
     download_by_hand(m, &gtota_http(&peer.url("pkg.bin")));
-    assert!(m.reboot_pending());
     // The power is cut before the install reboot, and the package is damaged meanwhile.
     let mut f = dev.power_off();
     let layout = dev.layout;
@@ -330,17 +331,11 @@ fn a_package_the_bootloader_refuses_at_install_is_reported_with_code_13() {
 /// the output or carrying out a reboot: the test looks at that moment.
 fn download_by_hand(m: &mut atfota_device::Modem<atfota_storage::SimFlash>, cmd: &str) {
     m.handle_input(format!("{cmd}\r").as_bytes()).unwrap();
-    let Some(atfota_fota::Action::Start { id, source, resume }) = m.poll_action() else {
-        panic!("no transfer")
-    };
-    let opts = atfota_net::Options::default();
-    let result = atfota_net::download(&source, resume.as_ref(), &opts, &mut |ev| {
-        match ev {
-            atfota_net::Event::Started(info) => m.handle_started(id, info).unwrap(),
-            atfota_net::Event::Data(d) => m.handle_data(id, d).unwrap(),
-            _ => {}
+    let mut asked = Vec::new();
+    while let Some(next) = m.poll(Instant::now()).unwrap() {
+        if let Next::Start { .. } = next {
+            asked.push(next);
         }
-        std::ops::ControlFlow::Continue(())
-    });
-    m.handle_finished(id, result).unwrap();
+    }
+    run_transfer(m, asked.pop().expect("a transfer"));
 }

@@ -21,11 +21,12 @@
 
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::time::Instant;
 
 use atfota_boot::ModemUpdater;
-use atfota_device::{DeviceConfig, Modem, ModemImage, layout_for, provision_with};
-use atfota_download::{Outcome, StartInfo, TransferError};
-use atfota_fota::{Action, EngineConfig, ProfileKind};
+use atfota_device::{DeviceConfig, Modem, ModemImage, Next, layout_for, provision_with};
+use atfota_download::{Outcome, Resume, StartInfo, TransferError};
+use atfota_fota::{EngineConfig, ProfileKind};
 use atfota_image::{ModemFirmware, SigningKey, sign_delta};
 use atfota_storage::{CutMode, Fault, FlashError, Geometry, Layout, NorFlash, SimFlash};
 
@@ -244,11 +245,26 @@ struct Host<'a> {
     seen: Seen,
     /// Errors a flash failure may legitimately cause are tolerated (not power cuts).
     faults: bool,
+    /// Transfers the modem asked for, waiting their turn.
+    queue: std::collections::VecDeque<(u64, Option<Resume>)>,
+    /// Transfers the modem stopped.
+    aborted: Vec<u64>,
+    /// Emulated time: jumps to the next timer whenever the modem waits for one.
+    now: Instant,
 }
 
 impl<'a> Host<'a> {
     fn new(sc: &'a Scenario, flash: SimFlash, faults: bool) -> Self {
-        Self { sc, flash: Rc::new(RefCell::new(flash)), modem: None, seen: Seen::default(), faults }
+        Self {
+            sc,
+            flash: Rc::new(RefCell::new(flash)),
+            modem: None,
+            seen: Seen::default(),
+            faults,
+            queue: Default::default(),
+            aborted: Vec::new(),
+            now: Instant::now(),
+        }
     }
 
     fn dead(&self) -> bool {
@@ -262,6 +278,7 @@ impl<'a> Host<'a> {
     /// The power died: the device stops; what it was saying is lost.
     fn cut(&mut self) {
         self.modem = None;
+        self.queue.clear();
         self.seen.cuts += 1;
         self.seen.result_before_cut |= !self.seen.results.is_empty();
     }
@@ -290,8 +307,9 @@ impl<'a> Host<'a> {
         panic!("{ctx}: the device never came up");
     }
 
-    /// Takes the modem's output as the IO shell does (written, then any reboot carried out).
-    /// `None` when the power died meanwhile: the output of that step never left.
+    /// Takes what the modem hands out as the IO shell does (each write acknowledged, a
+    /// reboot carried out once the output before it left, timers run when due), queueing the
+    /// transfers it asks for. `None` when the power died meanwhile: that output never left.
     fn deliver(&mut self) -> Option<String> {
         let mut all = String::new();
         loop {
@@ -300,38 +318,46 @@ impl<'a> Host<'a> {
                 return None;
             }
             let m = self.modem.as_mut()?;
-            let out = String::from_utf8(m.take_output()).expect("modem output is UTF-8");
-            for l in out.split("\r\n").filter(|l| !l.is_empty()) {
-                if l == self.sc.reverted && self.sc.result != self.sc.reverted {
-                    self.seen.reverts.push(l.to_string());
-                } else if l.starts_with(self.sc.result_prefix) {
-                    self.seen.results.push(l.to_string());
+            let next = match m.poll(self.now) {
+                Ok(next) => next,
+                Err(e) if self.flash.borrow().is_powered() => {
+                    if self.faults {
+                        self.seen.stuck = true;
+                        self.modem = None;
+                        return None;
+                    }
+                    panic!("{}: reboot failed at op {}: {e}; seen {:?}", self.sc.name, self.ops(), self.seen.lines);
                 }
-                self.seen.lines.push(l.to_string());
-            }
-            all.push_str(&out);
-            m.output_written();
-            if !self.flash.borrow().is_powered() {
-                self.cut();
-                return None;
-            }
-            if !m.reboot_pending() {
-                return Some(all);
-            }
-            if let Err(e) = m.finish_reboot()
-                && self.flash.borrow().is_powered()
-            {
-                if self.faults {
-                    self.seen.stuck = true;
-                    self.modem = None;
+                Err(_) => {
+                    self.cut();
                     return None;
                 }
-                panic!(
-                    "{}: reboot failed at op {}: {e}; seen {:?}",
-                    self.sc.name,
-                    self.ops(),
-                    self.seen.lines
-                );
+            };
+            match next {
+                Some(Next::Write { bytes, end }) => {
+                    let out = String::from_utf8(bytes).expect("modem output is UTF-8");
+                    for l in out.split("\r\n").filter(|l| !l.is_empty()) {
+                        if l == self.sc.reverted && self.sc.result != self.sc.reverted {
+                            self.seen.reverts.push(l.to_string());
+                        } else if l.starts_with(self.sc.result_prefix) {
+                            self.seen.results.push(l.to_string());
+                        }
+                        self.seen.lines.push(l.to_string());
+                    }
+                    all.push_str(&out);
+                    m.written(end);
+                    if !self.flash.borrow().is_powered() {
+                        self.cut();
+                        return None;
+                    }
+                }
+                Some(Next::Start { id, resume, .. }) => self.queue.push_back((id, resume)),
+                Some(Next::Abort { id }) => {
+                    self.queue.retain(|q| q.0 != id);
+                    self.aborted.push(id);
+                }
+                Some(_) => {}
+                None => return Some(all),
             }
         }
     }
@@ -349,56 +375,41 @@ impl<'a> Host<'a> {
         Some(out)
     }
 
-    /// Serves the transfers the modem asks for from the file, in chunks.
+    /// Serves the transfers the modem asks for from the file, in chunks; emulated time jumps
+    /// to the next timer when nothing else is left.
     fn pump(&mut self) -> Option<String> {
         let mut out = String::new();
-        let mut queue = std::collections::VecDeque::new();
         loop {
-            let m = self.modem.as_mut()?;
-            while let Some(a) = m.poll_action() {
-                queue.push_back(a);
+            out.push_str(&self.deliver()?);
+            let Some((id, resume)) = self.queue.pop_front() else {
+                match self.modem.as_ref()?.poll_timeout() {
+                    Some(at) => {
+                        self.now = self.now.max(at);
+                        self.modem.as_mut()?.handle_timeout(self.now).ok();
+                        continue;
+                    }
+                    None => return Some(out),
+                }
+            };
+            let offset = resume.as_ref().map_or(0, |r| r.offset) as usize;
+            if let Some(r) = &resume {
+                assert_eq!(r.validator.as_deref(), Some(VALIDATOR), "{}", self.sc.name);
             }
-            let Some(action) = queue.pop_front() else { return Some(out) };
-            match action {
-                Action::Start { id, resume, .. } => {
-                    let offset = resume.as_ref().map_or(0, |r| r.offset) as usize;
-                    if let Some(r) = &resume {
-                        assert_eq!(r.validator.as_deref(), Some(VALIDATOR), "{}", self.sc.name);
-                    }
-                    assert!(offset < self.sc.file.len(), "{}: resume past the end", self.sc.name);
-                    let info = StartInfo {
-                        offset: offset as u64,
-                        total: self.sc.file.len() as u64,
-                        validator: Some(VALIDATOR.into()),
-                    };
-                    self.modem.as_mut()?.handle_started(id, info).ok();
-                    out.push_str(&self.deliver()?);
-                    let mut aborted = false;
-                    for chunk in self.sc.file[offset..].chunks(CHUNK) {
-                        let m = self.modem.as_mut()?;
-                        m.handle_data(id, chunk).ok();
-                        while let Some(a) = m.poll_action() {
-                            match a {
-                                Action::Abort { id: x } if x == id => aborted = true,
-                                other => queue.push_back(other),
-                            }
-                        }
-                        out.push_str(&self.deliver()?);
-                        if aborted || !self.downloading() {
-                            break;
-                        }
-                    }
-                    if !aborted && self.downloading() {
-                        let m = self.modem.as_mut()?;
-                        m.handle_finished(id, Ok::<_, TransferError>(Outcome::Complete)).ok();
-                        out.push_str(&self.deliver()?);
-                    }
+            assert!(offset < self.sc.file.len(), "{}: resume past the end", self.sc.name);
+            let info =
+                StartInfo { offset: offset as u64, total: self.sc.file.len() as u64, validator: Some(VALIDATOR.into()) };
+            self.modem.as_mut()?.handle_started(id, info).ok();
+            out.push_str(&self.deliver()?);
+            for chunk in self.sc.file[offset..].chunks(CHUNK) {
+                self.modem.as_mut()?.handle_data(id, chunk).ok();
+                out.push_str(&self.deliver()?);
+                if self.aborted.contains(&id) || !self.downloading() {
+                    break;
                 }
-                Action::Timer { id, .. } => {
-                    self.modem.as_mut()?.handle_timer(id).ok();
-                    out.push_str(&self.deliver()?);
-                }
-                _ => {}
+            }
+            if !self.aborted.contains(&id) && self.downloading() {
+                let m = self.modem.as_mut()?;
+                m.handle_finished(id, Ok::<_, TransferError>(Outcome::Complete)).ok();
             }
         }
     }
@@ -412,10 +423,10 @@ impl<'a> Host<'a> {
         let m = self.modem.as_mut().expect("powered");
         // Echo off (the NL668 echoes by default) so answers compare exactly.
         m.handle_input(b"ATE0\r").unwrap();
-        let echo_off = String::from_utf8(m.take_output()).unwrap();
+        let echo_off = self.deliver().expect("powered");
         assert!(echo_off.ends_with("\r\nOK\r\n"), "{ctx}: ATE0: {echo_off:?}");
-        m.handle_input(b"AT\r").unwrap();
-        let answer = String::from_utf8(m.take_output()).unwrap();
+        self.modem.as_mut().expect("powered").handle_input(b"AT\r").unwrap();
+        let answer = self.deliver().expect("powered");
         assert_eq!(answer, "\r\nOK\r\n", "{ctx}: AT");
         self.sc.running(&mut self.flash.borrow_mut(), ctx)
     }

@@ -1,20 +1,23 @@
 //! Test harness: an emulated modem on simulated flash, driven in-process,
 //! with its downloads run synchronously against real loopback servers.
 //!
-//! The modem is sans-IO, so the harness plays the IO shell: it feeds AT
-//! lines, runs each transfer the modem asks for with the real downloader,
-//! and lets a test hook act between chunks (send AT, cut the power) at
-//! exact, reproducible points.
+//! The modem is sans-IO, so the harness plays the IO shell through the one
+//! driver every shell uses (`atfota_device::drive`): it feeds AT lines, runs
+//! each transfer the modem asks for with the real downloader, lets emulated
+//! time jump to the next timer when nothing else is left to do, and lets a
+//! test hook act between chunks (send AT, cut the power) at exact,
+//! reproducible points.
 
 #![allow(dead_code)]
 
 use std::collections::VecDeque;
 use std::ops::ControlFlow;
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use atfota_device::{DeviceConfig, Modem, layout_for, provision};
-use atfota_fota::{Action, Conditions, EngineConfig, ProfileKind, trust};
+use atfota_device::{DeviceConfig, Modem, Next, Shell, drive, layout_for, provision};
+use atfota_download::{Resume, Source};
+use atfota_fota::{Conditions, EngineConfig, ProfileKind, trust};
 use atfota_image::TrustedKey;
 use atfota_peers::HttpPeer;
 use atfota_storage::{Geometry, Layout, NorFlash, Settings, SimFlash};
@@ -38,7 +41,38 @@ pub struct Dev {
     pub config: EngineConfig,
     pub profile: ProfileKind,
     pub conditions: Conditions,
-    queued: VecDeque<Action>,
+    queued: VecDeque<Queued>,
+    /// Transfers run since the device was made.
+    pub transfers_run: usize,
+    /// Emulated time: jumps to the next timer whenever the modem waits for one.
+    now: Instant,
+}
+
+/// A transfer the modem asked for, waiting its turn.
+type Queued = (u64, Source, Option<Resume>);
+
+/// The harness's side of `drive`: the host is in-process (output is delivered as it is
+/// written), transfers wait in a queue and run one at a time.
+struct Harness<'a> {
+    out: &'a mut String,
+    queued: &'a mut VecDeque<Queued>,
+    aborted: &'a mut Vec<u64>,
+}
+
+impl Shell for Harness<'_> {
+    fn write(&mut self, bytes: Vec<u8>, _end: u64) -> bool {
+        self.out.push_str(&String::from_utf8(bytes).expect("modem output is UTF-8"));
+        true
+    }
+
+    fn start(&mut self, id: u64, source: Source, resume: Option<Resume>) {
+        self.queued.push_back((id, source, resume));
+    }
+
+    fn abort(&mut self, id: u64) {
+        self.queued.retain(|q| q.0 != id);
+        self.aborted.push(id);
+    }
 }
 
 impl Dev {
@@ -84,7 +118,17 @@ impl Dev {
             retry_delay: Duration::from_millis(20),
             ..atfota_net::Options::default()
         };
-        let mut dev = Self { modem: None, layout, net, config, profile, conditions, queued: VecDeque::new() };
+        let mut dev = Self {
+            modem: None,
+            layout,
+            net,
+            config,
+            profile,
+            conditions,
+            queued: VecDeque::new(),
+            transfers_run: 0,
+            now: Instant::now(),
+        };
         let out = dev.boot(flash);
         (dev, out)
     }
@@ -109,9 +153,12 @@ impl Dev {
     fn send_bytes_with(&mut self, bytes: &[u8], hook: Hook<'_>) -> String {
         let modem = self.modem.as_mut().expect("modem is powered");
         modem.handle_input(bytes).unwrap();
-        let mut out = take(modem);
-        out.push_str(&self.pump(hook));
-        out
+        self.pump(hook)
+    }
+
+    /// Delivers what the modem has to say (output, and what timers due by now bring).
+    pub fn output(&mut self) -> String {
+        self.pump(&mut |_, _, _| Step::Continue)
     }
 
     /// Cuts the power and powers on again; returns the boot output.
@@ -129,10 +176,14 @@ impl Dev {
     /// Powers on a flash taken with [`Dev::power_off`].
     pub fn boot(&mut self, mut flash: SimFlash) -> String {
         flash.restore_power();
-        let mut m =
-            Modem::power_on_with(flash, self.layout, self.profile, self.config, self.conditions).unwrap();
-        let out = take(&mut m);
+        let m = Modem::power_on_with(flash, self.layout, self.profile, self.config, self.conditions.clone())
+            .unwrap();
         self.modem = Some(m);
+        self.queued.clear();
+        let mut out = String::new();
+        let modem = self.modem.as_mut().expect("just powered");
+        let mut shell = Harness { out: &mut out, queued: &mut self.queued, aborted: &mut Vec::new() };
+        drive(modem, self.now, &mut shell).unwrap();
         out
     }
 
@@ -141,30 +192,31 @@ impl Dev {
         self.modem.as_mut().expect("modem is powered")
     }
 
-    /// Runs the transfers the modem asked for, synchronously.
+    /// Runs what the modem asks for: output, transfers (synchronously, one at a time), and
+    /// timers (emulated time jumps to the next one once nothing else is left).
     fn pump(&mut self, hook: Hook<'_>) -> String {
         let mut out = String::new();
         loop {
             let Some(modem) = self.modem.as_mut() else { return out };
-            while let Some(a) = modem.poll_action() {
-                self.queued.push_back(a);
-            }
-            let Some(action) = self.queued.pop_front() else { return out };
-            let (id, source, resume) = match action {
-                Action::Start { id, source, resume } => (id, source, resume),
-                // Emulated time passes at once here.
-                Action::Timer { id, .. } => {
-                    modem.handle_timer(id).unwrap();
-                    out.push_str(&take(modem));
-                    continue;
+            let mut aborted = Vec::new();
+            let mut shell = Harness { out: &mut out, queued: &mut self.queued, aborted: &mut aborted };
+            let next_timer = drive(modem, self.now, &mut shell).unwrap();
+            let Some((id, source, resume)) = self.queued.pop_front() else {
+                match next_timer {
+                    Some(at) => {
+                        self.now = self.now.max(at);
+                        continue;
+                    }
+                    None => return out,
                 }
-                _ => continue,
             };
-            let mut aborted = false;
+            self.transfers_run += 1;
             let mut cut = false;
             let mut delivered = 0u64;
             let mut total = 0u64;
+            let now = self.now;
             let queued = &mut self.queued;
+            let out_ref = &mut out;
             let result = atfota_net::download(&source, resume.as_ref(), &self.net, &mut |ev| {
                 match ev {
                     atfota_net::Event::Started(info) => {
@@ -182,14 +234,9 @@ impl Dev {
                     }
                     _ => {}
                 }
-                out.push_str(&take(modem));
-                while let Some(a) = modem.poll_action() {
-                    match a {
-                        Action::Abort { id: x } if x == id => aborted = true,
-                        other => queued.push_back(other),
-                    }
-                }
-                if aborted { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+                let mut shell = Harness { out: &mut *out_ref, queued: &mut *queued, aborted: &mut aborted };
+                drive(modem, now, &mut shell).unwrap();
+                if aborted.contains(&id) { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
             });
             if cut {
                 let flash = self.power_off();
@@ -198,26 +245,52 @@ impl Dev {
                 out.push_str(&self.boot(flash));
                 return out;
             }
-            if !aborted {
+            if !aborted.contains(&id) {
                 modem.handle_finished(id, result).unwrap();
             }
-            out.push_str(&take(modem));
         }
     }
 }
 
-/// What the IO shell does with output: take it (the harness is the host, so
-/// it is delivered), then carry out a reboot that waited for it.
-fn take(m: &mut Modem<SimFlash>) -> String {
+/// Polls `m` until it waits: the text it hands out (acknowledged as written when `ack`), and
+/// the transfers it asks for. For tests that look at one moment; the harness uses `drive`.
+pub fn poll_text<F: NorFlash>(m: &mut Modem<F>, ack: bool) -> (String, Vec<Next>) {
     let mut out = String::new();
-    loop {
-        out.push_str(&String::from_utf8(m.take_output()).expect("modem output is UTF-8"));
-        m.output_written();
-        if !m.reboot_pending() {
-            return out;
+    let mut asked = Vec::new();
+    while let Some(next) = m.poll(Instant::now()).unwrap() {
+        match next {
+            Next::Write { bytes, end } => {
+                out.push_str(&String::from_utf8(bytes).expect("modem output is UTF-8"));
+                if ack {
+                    m.written(end);
+                }
+            }
+            other => asked.push(other),
         }
-        m.finish_reboot().unwrap();
     }
+    (out, asked)
+}
+
+/// Sends one command line to `m` from inside a hook; returns its answer.
+pub fn answer<F: NorFlash>(m: &mut Modem<F>, line: &str) -> String {
+    m.handle_input(format!("{line}\r").as_bytes()).unwrap();
+    poll_text(m, true).0
+}
+
+/// Runs transfer `next` (a `Next::Start`) with the real downloader to its end, feeding `m`
+/// without polling it: the test looks at the moment the transfer ends.
+pub fn run_transfer<F: NorFlash>(m: &mut Modem<F>, next: Next) {
+    let Next::Start { id, source, resume } = next else { panic!("not a transfer: {next:?}") };
+    let opts = atfota_net::Options::default();
+    let result = atfota_net::download(&source, resume.as_ref(), &opts, &mut |ev| {
+        match ev {
+            atfota_net::Event::Started(info) => m.handle_started(id, info).unwrap(),
+            atfota_net::Event::Data(d) => m.handle_data(id, d).unwrap(),
+            _ => {}
+        }
+        ControlFlow::Continue(())
+    });
+    m.handle_finished(id, result).unwrap();
 }
 
 /// A signed application image (development key) of about `len` body bytes.
