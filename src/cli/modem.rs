@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
-use atfota_device::{DataDir, Listen, ModemImage, OpenOptions, RunOptions};
+use atfota_device::{ControlAddr, DataDir, Listen, ModemImage, OpenOptions, Request, RunOptions};
 use atfota_fota::{Conditions, EngineConfig, ProfileKind};
 use atfota_image::TrustedKey;
 
@@ -68,6 +68,16 @@ pub struct Args {
     /// re-installs). Fixed when the device is created; the security counter floor holds anyway.
     #[arg(long)]
     allow_downgrade: bool,
+    /// A control channel for a test bench: unix:PATH or tcp:HOST:PORT, one JSON request per
+    /// line (docs/CONTROL.md; `atfota ctl` sends one). It gives full control of the device:
+    /// it binds only where told.
+    #[arg(long, value_name = "WHERE")]
+    control: Option<ControlAddr>,
+    /// Run N independent devices in this process: device i in DIR/<i> (created as needed,
+    /// locked like a single device), AT on --listen's port plus i, its control channel on
+    /// --control's port plus i (unix: PATH.<i>). Every device option applies to all of them.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    instances: Option<u32>,
 }
 
 /// Bytes per second of the emulated 2G link.
@@ -118,7 +128,19 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         modem_firmware,
         allow_downgrade: a.allow_downgrade,
     };
-    let dir = DataDir::open(&a.data, &opts)?;
+    let dirs = match a.instances {
+        None => vec![DataDir::open(&a.data, &opts)?],
+        Some(n) => {
+            std::fs::create_dir_all(&a.data).with_context(|| format!("creating {}", a.data.display()))?;
+            let mut dirs = Vec::with_capacity(n as usize);
+            for i in 0..n {
+                dirs.push(DataDir::open(&a.data.join(i.to_string()), &opts)?);
+            }
+            log::info!("{n} devices in {}", a.data.display());
+            dirs
+        }
+    };
+    let dir = &dirs[0];
     anyhow::ensure!(
         a.incoming_call_at.is_none() || dir.profile == ProfileKind::Nl668,
         "--incoming-call-at emulates a voice call: only the nl668 profile has one (this device is {})",
@@ -129,22 +151,35 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         "--boot-offline emulates the nRF91's +CFUN: only the nrf9160-slm profile has it (this device is {})",
         dir.profile
     );
-    log::info!(
-        "{} device in {} ({}; slot {} bytes; IMEI {})",
-        dir.profile,
-        dir.path.display(),
-        if dir.created { "factory-fresh" } else { "existing" },
-        dir.config.slot_size,
-        dir.imei()
+    for dir in &dirs {
+        log::info!(
+            "{} device in {} ({}; slot {} bytes; IMEI {})",
+            dir.profile,
+            dir.path.display(),
+            if dir.created { "factory-fresh" } else { "existing" },
+            dir.config.slot_size,
+            dir.imei()
+        );
+    }
+    anyhow::ensure!(
+        dirs.iter().all(|d| d.profile == dir.profile),
+        "--instances: every device of a fleet presents one profile; {} holds another one",
+        a.data.display()
     );
     let net = atfota_net::Options {
         recv_timeout: Duration::from_secs_f64(a.recv_timeout),
         retries: a.retries,
-        rate_limit: (a.network == "2g").then_some(RATE_2G),
         ..atfota_net::Options::default()
     };
+    // Start-time conditions go through the control channel's own requests.
+    let mut at_start = Vec::new();
+    if a.network == "2g" {
+        at_start.push(Request::Rate(Some(RATE_2G)));
+    }
     let run = RunOptions {
         listen: a.listen,
+        control: a.control,
+        at_start,
         net,
         engine: EngineConfig {
             fail_self_test: a.fail_self_test,
@@ -157,6 +192,9 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             boot_offline: a.boot_offline,
         },
     };
-    atfota_device::run(dir, run)?;
+    match a.instances {
+        None => atfota_device::run(dirs.into_iter().next().expect("one device"), run)?,
+        Some(_) => atfota_device::run_fleet(dirs, true, run)?,
+    }
     Ok(())
 }

@@ -1,61 +1,82 @@
-//! The modem's IO shell: one loop, a thread per transfer, a thread per
-//! transport direction.
+//! The process's shell: one event loop for one modem or a fleet, a thread per transfer, and
+//! the transports' and control channels' threads.
 //!
-//! Owns threads and channels only. Everything that decides anything is in
-//! [`Modem`](crate::Modem): this loop receives host bytes and downloader
-//! output on one bounded channel, feeds them in, starts or aborts transfers
-//! the modem asks for, and queues the modem's output. The channel's bound is
-//! the backpressure that keeps memory flat: a transfer can be at most
-//! `CHANNEL_DEPTH` chunks ahead of the flash.
+//! Owns threads, channels, the devices' power and emulated links, and nothing that decides
+//! what a modem does: every device is driven through [`drive`], the same loop the tests and
+//! the fuzzer use. All devices share one thread and one bounded channel of [`Input`]s; their
+//! timers sit in one heap, so an idle fleet costs no CPU. The channel's bound is the
+//! backpressure that keeps memory flat: transfers can be at most `CHANNEL_DEPTH` chunks ahead
+//! of the flash, whichever device they feed.
+//!
+//! Threads: this loop, one per running transfer (the download clients block), and per device
+//! its transport's reader and writer and its control listener, all with small stacks and all
+//! asleep in the kernel while nothing happens (docs/PERFORMANCE.md has the fleet's figures).
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::ops::ControlFlow;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use atfota_fota::{Action, Conditions, EngineConfig};
-use atfota_net::{CancelToken, DownloadError, Event as NetEvent, Outcome, StartInfo};
-use crossbeam_channel::{Receiver, Sender};
+use atfota_download::{Resume, Source};
+use atfota_fota::{Conditions, EngineConfig, ProfileKind};
+use atfota_net::{CancelToken, DownloadError, Event as NetEvent, Link, Outcome, StartInfo};
+use atfota_storage::{FileFlash, Layout};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use serde_json::{Value, json};
 
-use crate::datadir::DataDir;
+use crate::control::{self, ControlAddr, Request};
+use crate::datadir::{DataDir, DirGuard};
+use crate::driver::{Shell, drive};
 use crate::modem::{Modem, ModemError};
-use crate::transport::{self, Listen};
+use crate::power::{Powered, Supply};
+use crate::transport::{self, Listen, Transport};
 
-/// Messages in flight between threads; bounded in number.
-const CHANNEL_DEPTH: usize = 16;
+/// Messages in flight towards the loop; bounded in number.
+const CHANNEL_DEPTH: usize = 64;
 /// Chunk buffers a transfer keeps for reuse: the main loop hands each one
 /// back after the engine has written it, so a download allocates a few
 /// buffers once instead of one per chunk (and their pages stay warm).
-const POOL_DEPTH: usize = CHANNEL_DEPTH + 2;
+const POOL_DEPTH: usize = 18;
+/// Stack of a transfer thread (the download clients and TLS need more than the transports).
+const TRANSFER_STACK: usize = 512 * 1024;
 
-/// Everything the main loop can be woken by.
+/// Everything the loop can be woken by; the first field is the device's index.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum Input {
     /// Bytes from the host.
-    Host(Vec<u8>),
-    /// The host side closed (stdin EOF): the modem stops.
-    HostClosed,
+    Host(usize, Vec<u8>),
+    /// The host side closed (stdin EOF): the process stops.
+    HostClosed(usize),
+    /// The device's output up to this offset has been written to the host.
+    Written(usize, u64),
     /// Transfer `id` got its response.
-    Started(u64, StartInfo),
+    Started(usize, u64, StartInfo),
     /// Bytes of transfer `id`.
-    Data(u64, Vec<u8>),
+    Data(usize, u64, Vec<u8>),
     /// Transfer `id` ended.
-    Finished(u64, Result<Outcome, DownloadError>),
-    /// Timer `id` ran out.
-    Timer(u64),
+    Finished(usize, u64, Result<Outcome, DownloadError>),
+    /// A control-channel request and where its reply goes.
+    Control(usize, Request, Sender<Value>),
 }
 
-/// How to run the modem.
+/// How to run the modems.
 #[derive(Clone, Debug)]
 pub struct RunOptions {
-    /// Where AT comes from.
+    /// Where AT comes from (device `i` of a fleet: the TCP port plus `i`).
     pub listen: Listen,
-    /// Download client options (timeouts, retries, rate limit).
+    /// The control channel, if any (device `i` of a fleet: the port plus `i`).
+    pub control: Option<ControlAddr>,
+    /// Download client options (timeouts, retries).
     pub net: atfota_net::Options,
     /// Emulated application behaviour.
     pub engine: EngineConfig,
     /// Emulated network conditions the profile reacts to.
     pub conditions: Conditions,
+    /// Control requests every device carries out at power-on, before the host sees it: how
+    /// start-time options such as `--network 2g` take effect.
+    pub at_start: Vec<Request>,
 }
 
 /// Why the modem stopped with an error.
@@ -63,12 +84,12 @@ pub struct RunOptions {
 #[non_exhaustive]
 pub enum RunError {
     /// The transport could not be opened.
-    #[error("cannot listen on {listen}: {source}")]
+    #[error("cannot listen on {listen}: {reason}")]
     Listen {
         /// What was asked.
-        listen: Listen,
+        listen: String,
         /// Why it failed.
-        source: std::io::Error,
+        reason: String,
     },
     /// The device failed to boot.
     #[error(transparent)]
@@ -78,157 +99,457 @@ pub enum RunError {
 /// Powers the device in `dir` on and serves AT until the host closes stdin
 /// (stdio) or the process is stopped.
 pub fn run(dir: DataDir, opts: RunOptions) -> Result<(), RunError> {
+    run_fleet(vec![dir], false, opts)
+}
+
+/// Powers every device on and serves them all until the process is stopped (or, for one
+/// device on stdio, the host closes stdin). With `fleet`, device `i` listens on the
+/// addresses of `opts` moved up by `i`. One device's failure stops only that device.
+pub fn run_fleet(dirs: Vec<DataDir>, fleet: bool, opts: RunOptions) -> Result<(), RunError> {
     let (tx, rx) = crossbeam_channel::bounded(CHANNEL_DEPTH);
-    let transport = transport::open(&opts.listen, tx.clone())
-        .map_err(|source| RunError::Listen { listen: opts.listen.clone(), source })?;
-    let mut modem = Modem::power_on_with(dir.flash, dir.layout, dir.profile, opts.engine, opts.conditions)?;
-    let mut transfers: HashMap<u64, Transfer> = HashMap::new();
-    deliver(&mut modem, &transport.output)?;
-    let result = serve(&mut modem, &rx, &tx, &transport.output, &opts.net, &mut transfers);
-    for t in transfers.values() {
-        t.cancel.cancel();
+    let mut devices = Vec::with_capacity(dirs.len());
+    for (i, dir) in dirs.into_iter().enumerate() {
+        devices.push(Device::open(i, dir, fleet, &opts, &tx)?);
     }
-    // The flash (and file) close when the modem drops; output still queued gets a bounded chance.
-    drop(modem);
-    transport.output.flush(Duration::from_secs(2));
+    let mut shell = Loop { devices, tx, rx, net: opts.net, timers: BinaryHeap::new(), fleet };
+    let now = Instant::now();
+    for i in 0..shell.devices.len() {
+        for req in &opts.at_start {
+            let reply = shell.devices[i].control(req.clone(), now, &shell.net, &shell.tx);
+            if reply["ok"] != true {
+                log::warn!("device {i}: start option not applied: {}", reply["error"]);
+            }
+        }
+        shell.step(i, now)?;
+    }
+    let result = shell.serve();
+    for d in &mut shell.devices {
+        d.stop_transfers();
+    }
+    // Output still queued gets a bounded chance.
+    for d in &shell.devices {
+        d.transport.output.flush(Duration::from_secs(2));
+    }
     result
 }
 
-fn serve(
-    modem: &mut Modem<atfota_storage::FileFlash>,
-    rx: &Receiver<Input>,
-    tx: &Sender<Input>,
-    output: &transport::Output,
-    net: &atfota_net::Options,
-    transfers: &mut HashMap<u64, Transfer>,
-) -> Result<(), RunError> {
-    while let Ok(input) = rx.recv() {
-        match input {
-            Input::Host(bytes) => modem.handle_input(&bytes)?,
-            Input::HostClosed => {
+/// The loop's state: every device, the channel, the timers.
+struct Loop {
+    devices: Vec<Device>,
+    tx: Sender<Input>,
+    rx: Receiver<Input>,
+    net: atfota_net::Options,
+    /// (deadline, device): a device's next timer; stale entries are skipped.
+    timers: BinaryHeap<Reverse<(Instant, usize)>>,
+    fleet: bool,
+}
+
+impl Loop {
+    fn serve(&mut self) -> Result<(), RunError> {
+        loop {
+            let input = match self.timers.peek() {
+                Some(Reverse((at, _))) => match self.rx.recv_deadline(*at) {
+                    Ok(input) => Some(input),
+                    Err(RecvTimeoutError::Timeout) => None,
+                    Err(RecvTimeoutError::Disconnected) => return Ok(()),
+                },
+                None => match self.rx.recv() {
+                    Ok(input) => Some(input),
+                    Err(_) => return Ok(()),
+                },
+            };
+            let now = Instant::now();
+            if let Some(input) = input {
+                if let Some(i) = self.handle(input, now)? {
+                    self.step(i, now)?;
+                } else {
+                    return Ok(());
+                }
+            }
+            while let Some(&Reverse((at, i))) = self.timers.peek() {
+                if at > now {
+                    break;
+                }
+                self.timers.pop();
+                self.step(i, now)?;
+            }
+        }
+    }
+
+    /// Feeds one input to its device; returns the device to drive, or `None` to stop.
+    fn handle(&mut self, input: Input, now: Instant) -> Result<Option<usize>, RunError> {
+        let (i, result) = match input {
+            Input::Host(i, bytes) => (i, self.devices[i].with_modem(|m| m.handle_input(&bytes))),
+            Input::HostClosed(i) => {
                 log::info!("host closed the line: stopping");
                 // A graceful stop keeps a running download resumable.
-                if let Some(engine) = modem.engine_mut() {
-                    engine.shutdown();
-                }
-                deliver(modem, output)?;
-                return Ok(());
+                let d = &mut self.devices[i];
+                let _ = d.with_modem(|m| {
+                    if let Some(engine) = m.engine_mut() {
+                        engine.shutdown();
+                    }
+                    Ok(())
+                });
+                self.step(i, now)?;
+                return Ok(None);
             }
-            Input::Started(id, info) => modem.handle_started(id, info)?,
-            Input::Data(id, data) => {
-                modem.handle_data(id, &data)?;
-                if let Some(t) = transfers.get(&id) {
+            Input::Written(i, end) => (i, self.devices[i].with_modem(|m| Ok(m.written(end)))),
+            Input::Started(i, id, info) => {
+                self.devices[i].download = (info.offset, info.total);
+                (i, self.devices[i].with_modem(|m| m.handle_started(id, info)))
+            }
+            Input::Data(i, id, data) => {
+                let d = &mut self.devices[i];
+                d.download.0 += data.len() as u64;
+                let r = d.with_modem(|m| m.handle_data(id, &data));
+                if let Some(t) = d.transfers.get(&id) {
                     // The pool is bounded; a full one just lets the buffer go.
                     let _ = t.recycle.try_send(data);
                 }
+                (i, r)
             }
-            Input::Finished(id, result) => {
-                transfers.remove(&id);
-                modem.handle_finished(id, result)?;
+            Input::Finished(i, id, result) => {
+                let d = &mut self.devices[i];
+                d.transfers.remove(&id);
+                (i, d.with_modem(|m| m.handle_finished(id, result)))
             }
-            Input::Timer(id) => modem.handle_timer(id)?,
-        }
-        while let Some(action) = modem.poll_action() {
-            match action {
-                Action::Start { id, source, resume } => {
-                    let cancel = CancelToken::new();
-                    let (recycle, pool) = crossbeam_channel::bounded(POOL_DEPTH);
-                    transfers.insert(id, Transfer { cancel: cancel.clone(), recycle });
-                    spawn_transfer(id, source, resume, net.clone(), cancel, pool, tx.clone());
-                }
-                Action::Abort { id } => {
-                    if let Some(t) = transfers.remove(&id) {
-                        t.cancel.cancel();
-                    }
-                }
-                Action::Timer { id, after } => spawn_timer(id, after, tx.clone()),
-                other => log::warn!("unknown action {other:?}"),
+            Input::Control(i, req, reply) => {
+                let answer = self.devices[i].control(req, now, &self.net, &self.tx);
+                let _ = reply.send(answer);
+                (i, Ok(()))
             }
-        }
-        deliver(modem, output)?;
+        };
+        self.settle(i, result)?;
+        Ok(Some(i))
     }
-    Ok(())
-}
 
-/// Queues the modem's output. When it carries an upgrade result, waits
-/// (bounded) until it is written before the result counts as reported, so a
-/// power cut in between makes the next boot report it again. When a reboot
-/// has begun, the output before it (`OK`, `GTOTA DOWNLOAD COMPLETE`) is
-/// written first, then the device boots, and its banner follows.
-fn deliver<F: atfota_storage::NorFlash>(
-    modem: &mut Modem<F>,
-    output: &transport::Output,
-) -> Result<(), RunError> {
-    loop {
-        let out = modem.take_output();
-        if !out.is_empty() {
-            output.send(&out);
+    /// Drives device `i` and files its next timer.
+    fn step(&mut self, i: usize, now: Instant) -> Result<(), RunError> {
+        let d = &mut self.devices[i];
+        let result = match d.modem.as_mut() {
+            None => Ok(None),
+            Some(modem) => {
+                let mut shell = DeviceShell {
+                    device: i,
+                    output: &d.transport.output,
+                    transfers: &mut d.transfers,
+                    net: &d.net,
+                    tx: &self.tx,
+                };
+                drive(modem, now, &mut shell)
+            }
+        };
+        match result {
+            Ok(Some(at)) => {
+                self.timers.push(Reverse((at, i)));
+                Ok(())
+            }
+            Ok(None) => Ok(()),
+            Err(e) => self.settle(i, Err(e)),
         }
-        let must_flush = modem.awaiting_delivery() || modem.reboot_pending();
-        if must_flush && output.flush(Duration::from_secs(2)) {
-            modem.output_written();
-        }
-        if !modem.reboot_pending() {
+    }
+
+    /// What a modem call's result means: a power cut turns the device off; any other
+    /// failure ends a single device's process, or only that device in a fleet.
+    fn settle(&mut self, i: usize, result: Result<(), ModemError>) -> Result<(), RunError> {
+        let d = &mut self.devices[i];
+        if d.supply.lost() {
+            d.power_off();
             return Ok(());
         }
-        modem.finish_reboot()?;
+        match result {
+            Ok(()) => Ok(()),
+            Err(e) if self.fleet => {
+                log::error!("device {i} stopped: {e}");
+                d.power_off();
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 }
 
-/// The main loop's handle on a running transfer.
+/// One emulated device of the process.
+struct Device {
+    index: usize,
+    /// `None` while the power is off.
+    modem: Option<Modem<Powered<FileFlash>>>,
+    /// The flash while the power is off (`None` also if a failed boot lost it).
+    unpowered: Option<FileFlash>,
+    supply: Supply,
+    link: Link,
+    /// The download options, with this device's link.
+    net: atfota_net::Options,
+    transport: Transport,
+    transfers: HashMap<u64, Transfer>,
+    layout: Layout,
+    profile: ProfileKind,
+    engine: EngineConfig,
+    conditions: Conditions,
+    /// Bytes of the current (or last) download: received so far, total.
+    download: (u64, u64),
+    /// Keeps the data directory locked for as long as the device runs.
+    _dir: DirGuard,
+}
+
+impl Device {
+    fn open(
+        index: usize,
+        dir: DataDir,
+        fleet: bool,
+        opts: &RunOptions,
+        tx: &Sender<Input>,
+    ) -> Result<Self, RunError> {
+        let listen = opts.listen.instance(index, fleet).map_err(|reason| RunError::Listen {
+            listen: opts.listen.to_string(),
+            reason,
+        })?;
+        let transport = transport::open(&listen, index, tx.clone())
+            .map_err(|e| RunError::Listen { listen: listen.to_string(), reason: e.to_string() })?;
+        if let Some(addr) = &opts.control {
+            let addr = addr
+                .instance(index, fleet)
+                .map_err(|reason| RunError::Listen { listen: addr.to_string(), reason })?;
+            control::open(&addr, index, tx.clone())
+                .map_err(|e| RunError::Listen { listen: addr.to_string(), reason: e.to_string() })?;
+        }
+        let link = Link::new();
+        link.set_rate(opts.net.rate_limit);
+        let net = atfota_net::Options { link: Some(link.clone()), ..opts.net.clone() };
+        let (profile, layout) = (dir.profile, dir.layout);
+        let conditions = Conditions { imei: Some(dir.imei()), ..opts.conditions.clone() };
+        let (flash, guard) = dir.into_flash();
+        let mut d = Self {
+            index,
+            modem: None,
+            unpowered: Some(flash),
+            supply: Supply::default(),
+            link,
+            net,
+            transport,
+            transfers: HashMap::new(),
+            layout,
+            profile,
+            engine: opts.engine,
+            conditions,
+            download: (0, 0),
+            _dir: guard,
+        };
+        d.power_on()?;
+        Ok(d)
+    }
+
+    /// Runs `f` on the modem if the power is on (input to a device that is off is lost).
+    fn with_modem(
+        &mut self,
+        f: impl FnOnce(&mut Modem<Powered<FileFlash>>) -> Result<(), ModemError>,
+    ) -> Result<(), ModemError> {
+        match self.modem.as_mut() {
+            Some(m) => f(m),
+            None => Ok(()),
+        }
+    }
+
+    /// Power on: bootloader, banner, result URC (written by the next drive).
+    fn power_on(&mut self) -> Result<(), ModemError> {
+        let Some(flash) = self.unpowered.take() else { return Ok(()) };
+        self.supply.restore();
+        let flash = Powered::new(flash, self.supply.clone());
+        let modem = Modem::power_on_with(flash, self.layout, self.profile, self.engine, self.conditions.clone())?;
+        self.modem = Some(modem);
+        Ok(())
+    }
+
+    /// The power goes: transfers stop, output not yet handed out is lost, the flash keeps
+    /// what it holds.
+    fn power_off(&mut self) {
+        self.stop_transfers();
+        if let Some(modem) = self.modem.take() {
+            self.supply.restore();
+            self.unpowered = modem.into_flash().map(Powered::into_inner);
+            if self.unpowered.is_none() {
+                log::error!("device {}: its flash was lost in a failed boot", self.index);
+            }
+        }
+    }
+
+    fn stop_transfers(&mut self) {
+        for (_, t) in self.transfers.drain() {
+            t.cancel.cancel();
+        }
+    }
+
+    /// Carries out one control request; returns the reply.
+    fn control(&mut self, req: Request, _now: Instant, _net: &atfota_net::Options, _tx: &Sender<Input>) -> Value {
+        match req {
+            Request::NetworkDown | Request::NetworkUp => {
+                self.link.set_up(req == Request::NetworkUp);
+                control::ok(json!({}))
+            }
+            Request::Rate(rate) => {
+                self.link.set_rate(rate);
+                control::ok(json!({}))
+            }
+            Request::DropConnection => {
+                self.link.cut_connections();
+                control::ok(json!({ "transfers": self.transfers.len() }))
+            }
+            Request::PowerCut => {
+                if self.modem.is_none() {
+                    return control::refused("the power is already off");
+                }
+                log::warn!("device {}: power cut (control channel)", self.index);
+                self.power_off();
+                control::ok(json!({}))
+            }
+            Request::PowerOn => {
+                if self.modem.is_some() {
+                    return control::refused("the power is already on");
+                }
+                if self.unpowered.is_none() {
+                    return control::refused("the device lost its flash in a failed boot; restart the process");
+                }
+                match self.power_on() {
+                    Ok(()) => control::ok(json!({})),
+                    Err(e) => control::refused(format!("boot failed: {e}")),
+                }
+            }
+            Request::CutAt(n) => {
+                if self.modem.is_none() {
+                    return control::refused("the power is off");
+                }
+                self.supply.cut_before_op(n);
+                control::ok(json!({}))
+            }
+            Request::FailSelfTest => match self.modem.as_mut() {
+                Some(m) => {
+                    m.fail_next_self_test();
+                    control::ok(json!({}))
+                }
+                None => control::refused("the power is off"),
+            },
+            Request::Status => control::ok(self.status()),
+            other => self.stimulate(other),
+        }
+    }
+
+    /// Changes the cellular state the profile shows (registration, signal, radio, calls).
+    fn stimulate(&mut self, req: Request) -> Value {
+        control::refused(format!("{req:?} is not built yet"))
+    }
+
+    /// The device's state as the `status` reply shows it.
+    fn status(&mut self) -> Value {
+        let powered = self.modem.is_some();
+        let (app, modem_fw, downloading, boots) = match self.modem.as_mut() {
+            Some(m) => {
+                let boots = m.boots();
+                match m.engine_mut() {
+                    Some(e) => (
+                        e.app_version().map(|v| v.to_string()),
+                        e.modem_version(),
+                        e.is_downloading(),
+                        boots,
+                    ),
+                    None => (None, None, false, boots),
+                }
+            }
+            None => (None, None, false, 0),
+        };
+        json!({
+            "device": self.index,
+            "profile": self.profile.to_string(),
+            "power": if powered { "on" } else { "off" },
+            "boots": boots,
+            "app_version": app,
+            "modem_version": modem_fw,
+            "download": { "running": downloading, "bytes": self.download.0, "total": self.download.1 },
+            "link": { "up": self.link.is_up(), "rate": self.link.rate() },
+            "power_cut_armed": self.supply.armed(),
+        })
+    }
+}
+
+/// A device's side of [`drive`]: its transport, its transfers.
+struct DeviceShell<'a> {
+    device: usize,
+    output: &'a transport::Output,
+    transfers: &'a mut HashMap<u64, Transfer>,
+    net: &'a atfota_net::Options,
+    tx: &'a Sender<Input>,
+}
+
+impl Shell for DeviceShell<'_> {
+    fn write(&mut self, bytes: Vec<u8>, end: u64) -> bool {
+        // Acknowledged by the writer thread (Input::Written) once the bytes have left.
+        self.output.send(&bytes, end);
+        false
+    }
+
+    fn start(&mut self, id: u64, source: Source, resume: Option<Resume>) {
+        let cancel = CancelToken::new();
+        let (recycle, pool) = crossbeam_channel::bounded(POOL_DEPTH);
+        self.transfers.insert(id, Transfer { cancel: cancel.clone(), recycle });
+        let job = TransferJob { device: self.device, id, source, resume, opts: self.net.clone() };
+        job.spawn(cancel, pool, self.tx.clone());
+    }
+
+    fn abort(&mut self, id: u64) {
+        if let Some(t) = self.transfers.remove(&id) {
+            t.cancel.cancel();
+        }
+    }
+}
+
+/// The loop's handle on a running transfer.
 struct Transfer {
     cancel: CancelToken,
     /// Where written chunk buffers go back to the transfer thread.
     recycle: Sender<Vec<u8>>,
 }
 
-/// Wakes the main loop with `Input::Timer(id)` once `after` has passed.
-fn spawn_timer(id: u64, after: Duration, tx: Sender<Input>) {
-    let spawned = thread::Builder::new().name(format!("timer-{id}")).spawn(move || {
-        thread::sleep(after);
-        let _ = tx.send(Input::Timer(id));
-    });
-    if let Err(e) = spawned {
-        log::error!("cannot start a timer thread: {e}");
-    }
+/// One transfer to run on its own thread.
+struct TransferJob {
+    device: usize,
+    id: u64,
+    source: Source,
+    resume: Option<Resume>,
+    opts: atfota_net::Options,
 }
 
-/// Runs one transfer on its own thread, feeding the main loop.
-fn spawn_transfer(
-    id: u64,
-    source: atfota_net::Source,
-    resume: Option<atfota_net::Resume>,
-    opts: atfota_net::Options,
-    cancel: CancelToken,
-    pool: Receiver<Vec<u8>>,
-    tx: Sender<Input>,
-) {
-    let spawned = thread::Builder::new().name(format!("transfer-{id}")).spawn(move || {
-        let mut on_event = |ev: NetEvent<'_>| {
-            if cancel.is_cancelled() {
-                return ControlFlow::Break(());
-            }
-            let msg = match ev {
-                NetEvent::Started(info) => Input::Started(id, info),
-                NetEvent::Data(d) => {
-                    let mut buf = pool.try_recv().unwrap_or_default();
-                    buf.clear();
-                    buf.extend_from_slice(d);
-                    Input::Data(id, buf)
-                }
-                NetEvent::Retrying { attempt, cause } => {
-                    log::warn!("transfer {id}: {cause}; retry {attempt}");
-                    return ControlFlow::Continue(());
-                }
-                _ => return ControlFlow::Continue(()),
-            };
-            if tx.send(msg).is_err() { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
-        };
-        let result =
-            atfota_net::download_with_cancel(&source, resume.as_ref(), &opts, &cancel, &mut on_event);
-        let _ = tx.send(Input::Finished(id, result));
-    });
-    if let Err(e) = spawned {
-        log::error!("cannot start a transfer thread: {e}");
+impl TransferJob {
+    /// Runs the transfer on its own thread, feeding the loop.
+    fn spawn(self, cancel: CancelToken, pool: Receiver<Vec<u8>>, tx: Sender<Input>) {
+        let TransferJob { device, id, source, resume, opts } = self;
+        let spawned = thread::Builder::new().name(format!("transfer-{device}-{id}")).stack_size(TRANSFER_STACK).spawn(
+            move || {
+                let mut on_event = |ev: NetEvent<'_>| {
+                    if cancel.is_cancelled() {
+                        return ControlFlow::Break(());
+                    }
+                    let msg = match ev {
+                        NetEvent::Started(info) => Input::Started(device, id, info),
+                        NetEvent::Data(d) => {
+                            let mut buf = pool.try_recv().unwrap_or_default();
+                            buf.clear();
+                            buf.extend_from_slice(d);
+                            Input::Data(device, id, buf)
+                        }
+                        NetEvent::Retrying { attempt, cause } => {
+                            log::warn!("device {device} transfer {id}: {cause}; retry {attempt}");
+                            return ControlFlow::Continue(());
+                        }
+                        _ => return ControlFlow::Continue(()),
+                    };
+                    if tx.send(msg).is_err() { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+                };
+                let result =
+                    atfota_net::download_with_cancel(&source, resume.as_ref(), &opts, &cancel, &mut on_event);
+                let _ = tx.send(Input::Finished(device, id, result));
+            },
+        );
+        if let Err(e) = spawned {
+            log::error!("cannot start a transfer thread: {e}");
+        }
     }
 }

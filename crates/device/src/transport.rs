@@ -25,6 +25,8 @@ use crate::run::Input;
 const OUTPUT_CAP: usize = 1024 * 1024;
 /// Read buffer for host input.
 const READ_BUF: usize = 4096;
+/// Stack of a transport thread: it only moves bytes (a fleet runs thousands of them).
+const STACK: usize = 128 * 1024;
 
 /// Where the modem listens, as given on the command line.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -74,6 +76,28 @@ impl fmt::Display for Listen {
     }
 }
 
+impl Listen {
+    /// Where device `i` of a fleet listens: the TCP port plus `i` (only TCP serves fleets).
+    pub fn instance(&self, i: usize, fleet: bool) -> Result<Self, String> {
+        match self {
+            _ if !fleet => Ok(self.clone()),
+            Self::Tcp(a) => offset_port(a, i).map(Self::Tcp),
+            other => Err(format!("--instances needs --listen tcp:HOST:BASE (one port per device), not {other}")),
+        }
+    }
+}
+
+/// `HOST:PORT` with the port moved up by `i`.
+pub(crate) fn offset_port(addr: &str, i: usize) -> Result<String, String> {
+    let (host, port) = addr.rsplit_once(':').ok_or_else(|| format!("{addr}: expected HOST:PORT"))?;
+    let port: u16 = port.parse().map_err(|_| format!("{addr}: the port is not a number"))?;
+    u16::try_from(usize::from(port) + i)
+        .ok()
+        .filter(|_| port != 0 || i == 0)
+        .map(|p| format!("{host}:{p}"))
+        .ok_or_else(|| format!("{addr}: device {i} would need port {} (past 65535, or base port 0)", usize::from(port) + i))
+}
+
 /// An open endpoint: input arrives on the channel given to [`open`]; output
 /// is queued with [`Output::send`].
 pub struct Transport {
@@ -91,26 +115,29 @@ impl Drop for Transport {
     }
 }
 
-/// Opens `listen`; host bytes are sent to `input` as [`Input::Host`].
-pub fn open(listen: &Listen, input: Sender<Input>) -> io::Result<Transport> {
+/// Opens `listen` for device `device`; host bytes are sent to `input` as [`Input::Host`].
+pub fn open(listen: &Listen, device: usize, input: Sender<Input>) -> io::Result<Transport> {
     match listen {
         Listen::Stdio => {
-            let output = Output::spawn(Box::new(io::stdout()));
-            spawn_reader(io::stdin(), input, true);
+            let output = Output::spawn(Box::new(io::stdout()), device, input.clone());
+            spawn_reader(io::stdin(), device, input, true);
             Ok(Transport { output, cleanup: None })
         }
-        Listen::Tcp(addr) => open_tcp(addr, input),
-        Listen::Pty(link) => open_pty(link.as_deref(), input),
+        Listen::Tcp(addr) => open_tcp(addr, device, input),
+        Listen::Pty(link) => open_pty(link.as_deref(), device, input),
     }
 }
 
-fn open_tcp(addr: &str, input: Sender<Input>) -> io::Result<Transport> {
+fn open_tcp(addr: &str, device: usize, input: Sender<Input>) -> io::Result<Transport> {
     let listener = TcpListener::bind(addr)?;
     let local = listener.local_addr()?;
-    eprintln!("atfota modem: AT on tcp:{local} (whoever connects controls the device)");
-    let output = Output::new();
+    if device == 0 {
+        eprintln!("atfota modem: AT on tcp:{local} (whoever connects controls the device)");
+    }
+    log::info!("device {device}: AT on tcp:{local}");
+    let output = Output::new(device, input.clone());
     let out = output.clone();
-    thread::Builder::new().name("tcp-accept".into()).spawn(move || {
+    thread::Builder::new().name(format!("tcp-{device}")).stack_size(STACK).spawn(move || {
         for conn in listener.incoming() {
             let Ok(stream) = conn else { continue };
             let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_default();
@@ -118,7 +145,7 @@ fn open_tcp(addr: &str, input: Sender<Input>) -> io::Result<Transport> {
             let Ok(writer) = stream.try_clone() else { continue };
             out.attach(Box::new(writer));
             // One host at a time: serve this one until it leaves.
-            pump(stream, &input, false);
+            pump(stream, device, &input, false);
             out.detach();
             log::info!("host {peer} disconnected");
         }
@@ -126,7 +153,7 @@ fn open_tcp(addr: &str, input: Sender<Input>) -> io::Result<Transport> {
     Ok(Transport { output, cleanup: None })
 }
 
-fn open_pty(link: Option<&std::path::Path>, input: Sender<Input>) -> io::Result<Transport> {
+fn open_pty(link: Option<&std::path::Path>, device: usize, input: Sender<Input>) -> io::Result<Transport> {
     use nix::sys::termios::{SetArg, cfmakeraw, tcgetattr, tcsetattr};
     let pty = nix::pty::openpty(None, None).map_err(io::Error::from)?;
     let mut attrs = tcgetattr(&pty.slave).map_err(io::Error::from)?;
@@ -149,17 +176,18 @@ fn open_pty(link: Option<&std::path::Path>, input: Sender<Input>) -> io::Result<
     let slave: OwnedFd = pty.slave;
     let master = File::from(pty.master);
     let writer = master.try_clone()?;
-    let output = Output::spawn(Box::new(writer));
+    let output = Output::spawn(Box::new(writer), device, input.clone());
     thread::Builder::new().name("pty-read".into()).spawn(move || {
         let _keep = slave;
-        pump(master, &input, true);
+        pump(master, device, &input, true);
     })?;
     Ok(Transport { output, cleanup })
 }
 
-fn spawn_reader<R: Read + Send + 'static>(reader: R, input: Sender<Input>, close_ends: bool) {
-    let spawned =
-        thread::Builder::new().name("host-read".into()).spawn(move || pump(reader, &input, close_ends));
+fn spawn_reader<R: Read + Send + 'static>(reader: R, device: usize, input: Sender<Input>, close_ends: bool) {
+    let spawned = thread::Builder::new()
+        .name("host-read".into())
+        .spawn(move || pump(reader, device, &input, close_ends));
     if let Err(e) = spawned {
         log::error!("cannot start the input thread: {e}");
     }
@@ -167,13 +195,13 @@ fn spawn_reader<R: Read + Send + 'static>(reader: R, input: Sender<Input>, close
 
 /// Moves bytes from `reader` to the modem until EOF; `close_ends` says
 /// whether EOF ends the modem (stdio) or only this client (TCP).
-fn pump<R: Read>(mut reader: R, input: &Sender<Input>, close_ends: bool) {
+fn pump<R: Read>(mut reader: R, device: usize, input: &Sender<Input>, close_ends: bool) {
     let mut buf = [0u8; READ_BUF];
     loop {
         match reader.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => {
-                if input.send(Input::Host(buf[..n].to_vec())).is_err() {
+                if input.send(Input::Host(device, buf[..n].to_vec())).is_err() {
                     return;
                 }
             }
@@ -185,14 +213,17 @@ fn pump<R: Read>(mut reader: R, input: &Sender<Input>, close_ends: bool) {
         }
     }
     if close_ends {
-        let _ = input.send(Input::HostClosed);
+        let _ = input.send(Input::HostClosed(device));
     }
 }
 
-/// Queue of bytes for the host, written by its own thread.
+/// Queue of bytes for the host, written by its own thread, which tells the shell
+/// ([`Input::Written`]) how far the modem's output has left.
 #[derive(Clone)]
 pub struct Output {
     shared: Arc<(Mutex<OutState>, Condvar)>,
+    device: usize,
+    input: Sender<Input>,
 }
 
 struct OutState {
@@ -203,23 +234,28 @@ struct OutState {
     generation: u64,
     writing: bool,
     dropped: usize,
+    /// The modem's output offset after the last byte queued.
+    end: u64,
 }
 
 impl Output {
-    fn new() -> Self {
+    fn new(device: usize, input: Sender<Input>) -> Self {
         let state =
-            OutState { queue: VecDeque::new(), writer: None, generation: 0, writing: false, dropped: 0 };
-        let out = Self { shared: Arc::new((Mutex::new(state), Condvar::new())) };
+            OutState { queue: VecDeque::new(), writer: None, generation: 0, writing: false, dropped: 0, end: 0 };
+        let out = Self { shared: Arc::new((Mutex::new(state), Condvar::new())), device, input };
         let worker = out.clone();
-        let spawned = thread::Builder::new().name("host-write".into()).spawn(move || worker.write_loop());
+        let spawned = thread::Builder::new()
+            .name(format!("write-{device}"))
+            .stack_size(STACK)
+            .spawn(move || worker.write_loop());
         if let Err(e) = spawned {
             log::error!("cannot start the output thread: {e}");
         }
         out
     }
 
-    fn spawn(writer: Box<dyn Write + Send>) -> Self {
-        let out = Self::new();
+    fn spawn(writer: Box<dyn Write + Send>, device: usize, input: Sender<Input>) -> Self {
+        let out = Self::new(device, input);
         out.attach(writer);
         out
     }
@@ -240,11 +276,13 @@ impl Output {
         }
     }
 
-    /// Queues bytes for the host; drops the oldest beyond the cap.
-    pub fn send(&self, bytes: &[u8]) {
+    /// Queues bytes for the host; drops the oldest beyond the cap (dropped bytes count as
+    /// gone, as on a UART without flow control). `end` is the modem's output offset after them.
+    pub fn send(&self, bytes: &[u8], end: u64) {
         let (lock, cv) = &*self.shared;
         let Ok(mut st) = lock.lock() else { return };
         st.queue.extend(bytes);
+        st.end = end;
         let excess = st.queue.len().saturating_sub(OUTPUT_CAP);
         if excess > 0 {
             st.queue.drain(..excess);
@@ -269,7 +307,7 @@ impl Output {
     fn write_loop(&self) {
         let (lock, cv) = &*self.shared;
         loop {
-            let (chunk, mut writer, generation) = {
+            let (chunk, mut writer, generation, end) = {
                 let Ok(mut st) = lock.lock() else { return };
                 while st.queue.is_empty() || st.writer.is_none() {
                     st = match cv.wait(st) {
@@ -283,9 +321,12 @@ impl Output {
                 }
                 let chunk: Vec<u8> = st.queue.drain(..).collect();
                 st.writing = true;
-                (chunk, st.writer.take(), st.generation)
+                (chunk, st.writer.take(), st.generation, st.end)
             };
             let ok = writer.as_mut().is_some_and(|w| w.write_all(&chunk).and_then(|()| w.flush()).is_ok());
+            if ok && self.input.send(Input::Written(self.device, end)).is_err() {
+                return;
+            }
             if let Ok(mut st) = lock.lock() {
                 st.writing = false;
                 if ok && st.generation == generation {

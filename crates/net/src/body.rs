@@ -8,13 +8,14 @@
 
 use std::io::{self, Read};
 use std::ops::ControlFlow;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::cancel::CancelToken;
 use crate::error::DownloadError;
 use atfota_download::Outcome;
 
 use crate::event::Event;
+use crate::link::Link;
 use crate::throttle::Throttle;
 
 /// The download state the loop advances.
@@ -27,6 +28,10 @@ pub(crate) struct Sink<'a> {
     pub cancel: &'a CancelToken,
     /// File offset of the next byte: advanced as bytes are delivered.
     pub position: &'a mut u64,
+    /// The emulated radio link the bytes cross, if any: down, a live rate, cuts.
+    pub link: Option<&'a Link>,
+    /// How long the link may stay down before the transfer fails as a silent server would.
+    pub idle: Duration,
 }
 
 /// Streams exactly `length` bytes from `reader` to `on_event` as `Data`.
@@ -39,10 +44,21 @@ pub(crate) fn stream(
     on_event: &mut dyn FnMut(Event<'_>) -> ControlFlow<()>,
     read_error: &mut dyn FnMut(io::Error, u64) -> DownloadError,
 ) -> Result<Outcome, DownloadError> {
-    let Sink { buf, throttle, cancel, position } = sink;
-    let max_read = throttle.as_ref().map_or(usize::MAX, Throttle::max_read);
+    let Sink { buf, throttle, cancel, position, link, idle } = sink;
+    let cuts = link.map(Link::cuts);
     let mut received: u64 = 0;
     loop {
+        if let Some(link) = link {
+            if !link.wait_up(idle, cancel) {
+                return if cancel.is_cancelled() { Ok(Outcome::Cancelled) } else { Err(DownloadError::IdleTimeout(idle)) };
+            }
+            if cuts.is_some_and(|seen| link.cut_since(seen)) {
+                let cut = io::Error::new(io::ErrorKind::ConnectionReset, "the emulated network cut the connection");
+                return Err(DownloadError::Interrupted(cut));
+            }
+            follow_rate(throttle, link.rate());
+        }
+        let max_read = throttle.as_ref().map_or(usize::MAX, Throttle::max_read);
         let want = buf.len().min(max_read);
         let n = match reader.read(&mut buf[..want]) {
             Ok(n) => n,
@@ -72,4 +88,16 @@ pub(crate) fn stream(
         return Err(DownloadError::Truncated { received, expected: length });
     }
     Ok(Outcome::Complete)
+}
+
+/// Paces the next reads at the link's current rate (set live by the device): with a link,
+/// its rate replaces `Options::rate_limit`.
+fn follow_rate(throttle: &mut Option<Throttle>, rate: Option<u64>) {
+    match rate {
+        None => *throttle = None,
+        Some(rate) if throttle.as_ref().is_none_or(|t| t.rate() != rate) => {
+            *throttle = Some(Throttle::new(rate, Instant::now()));
+        }
+        Some(_) => {}
+    }
 }

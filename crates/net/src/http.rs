@@ -187,6 +187,8 @@ impl Run<'_> {
             throttle: &mut self.throttle,
             cancel: self.cancel,
             position: &mut self.position,
+            link: self.opts.link.as_ref(),
+            idle: self.opts.recv_timeout,
         };
         let outcome = body::stream(&mut reader, length, sink, on_event, &mut |e, received| {
             let phase = Phase::Body { received, expected: length };

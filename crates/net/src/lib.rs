@@ -20,6 +20,7 @@ mod ftp;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 mod http;
+mod link;
 mod options;
 mod response;
 mod retry;
@@ -34,6 +35,7 @@ pub use atfota_download::{
 pub use cancel::CancelToken;
 pub use error::DownloadError;
 pub use event::Event;
+pub use link::Link;
 pub use options::Options;
 
 /// Downloads `source` from `resume` (or the start), reporting each step to `on_event`.

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use crate::error::DownloadError;
+use crate::link::Link;
 
 /// Largest read buffer accepted: the buffer is allocated once per download, keep it modest.
 const MAX_CHUNK: usize = 0x100_0000;
@@ -25,6 +26,9 @@ pub struct Options {
     pub rate_limit: Option<u64>,
     /// Pause before each retry.
     pub retry_delay: Duration,
+    /// The emulated radio link the download obeys (up/down, a live rate, cuts), if any; its
+    /// rate replaces `rate_limit`.
+    pub link: Option<Link>,
 }
 
 impl Default for Options {
@@ -37,6 +41,7 @@ impl Default for Options {
             chunk_size: 0x1_0000,
             rate_limit: None,
             retry_delay: Duration::from_millis(500),
+            link: None,
         }
     }
 }

@@ -40,7 +40,12 @@ pub(crate) fn run(
     log::info!("download {shown} from byte {}", download.position());
     let mut retries = 0;
     loop {
-        match download.attempt(on_event) {
+        // An emulated link that is down lets no connection open: the attempt fails as a
+        // server that does not answer would, after the connect timeout.
+        let link_up = opts.link.as_ref().is_none_or(|l| l.wait_up(opts.connect_timeout, cancel));
+        let attempt =
+            if link_up { download.attempt(on_event) } else { Err(DownloadError::ConnectTimeout(opts.connect_timeout)) };
+        match attempt {
             Ok(outcome) => return Ok(outcome),
             Err(_) if cancel.is_cancelled() => return Ok(Outcome::Cancelled),
             Err(e) if e.is_transient() && retries < opts.retries => {

@@ -28,6 +28,11 @@ impl Throttle {
         Self { rate, capacity, tokens: capacity as f64, last: now }
     }
 
+    /// The pace, in bytes per second.
+    pub(crate) fn rate(&self) -> u64 {
+        self.rate
+    }
+
     /// The largest read that keeps the pace smooth.
     pub(crate) fn max_read(&self) -> usize {
         usize::try_from(self.capacity).unwrap_or(usize::MAX)

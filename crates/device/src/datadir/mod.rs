@@ -75,6 +75,19 @@ pub struct DataDir {
     _lock: lock::DirLock,
 }
 
+/// Keeps a data directory locked after its flash was taken out ([`DataDir::into_flash`]).
+pub struct DirGuard {
+    _lock: lock::DirLock,
+}
+
+impl DataDir {
+    /// Takes the flash out for a device to run on; the guard keeps the directory locked for
+    /// as long as it lives.
+    pub fn into_flash(self) -> (FileFlash, DirGuard) {
+        (self.flash, DirGuard { _lock: self._lock })
+    }
+}
+
 /// Why a data directory cannot be used.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

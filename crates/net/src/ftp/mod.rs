@@ -272,6 +272,8 @@ impl Run<'_> {
             throttle: &mut self.throttle,
             cancel: self.cancel,
             position: &mut self.position,
+            link: self.opts.link.as_ref(),
+            idle: self.opts.recv_timeout,
         };
         body::stream(&mut data, length, sink, on_event, &mut |e, received| {
             data_error(e, received, length, recv_timeout)
