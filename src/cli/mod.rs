@@ -6,6 +6,7 @@ mod demo;
 mod image;
 mod modem;
 mod modem_fw;
+mod request_args;
 mod update;
 
 use clap::{Parser, Subcommand};
