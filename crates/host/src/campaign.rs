@@ -370,6 +370,32 @@ mod tests {
         assert_eq!(report(vec![Outcome::Reverted { version: None }]).exit_code(), EXIT_SOME_FAILED);
     }
 
+    /// Interrupted before it starts: no device is opened, each counts as interrupted, and the
+    /// campaign exits 130.
+    #[test]
+    fn interrupted_devices_are_not_opened() {
+        let opened = AtomicUsize::new(0);
+        let flag = Arc::new(AtomicBool::new(true));
+        let ports: Vec<PortSpec> = (0..5).map(|i| tcp(&format!("h:{}", 100 + i))).collect();
+        let request = Request::http(Profile::Nrf9160Slm, "http://192.0.2.1/a.bin");
+        let report = Campaign::new(Updater::new(), 2).interrupt_on(flag).run(
+            &ports,
+            &request,
+            |_| {
+                let opened = &opened;
+                Box::new(move || -> io::Result<crate::port::Link> {
+                    opened.fetch_add(1, Ordering::SeqCst);
+                    Err(io::Error::other("must not be opened"))
+                }) as Box<dyn Connector + '_>
+            },
+            |_| {},
+        );
+        assert_eq!(opened.load(Ordering::SeqCst), 0);
+        assert!(report.devices.iter().all(|d| d.outcome == Outcome::Interrupted));
+        assert_eq!(report.tally().failed, BTreeMap::from([("interrupted", 5)]));
+        assert_eq!(report.exit_code(), EXIT_INTERRUPTED);
+    }
+
     /// Connectors that take a while to fail: the campaign never has more than `concurrency`
     /// open at once, uses all of them, and reports every device in list order.
     #[test]
