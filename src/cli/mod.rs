@@ -1,11 +1,13 @@
 //! Command-line parsing and dispatch; each subcommand lives in its own module.
 
 mod at;
+mod campaign;
 mod delta;
 mod demo;
 mod image;
 mod modem;
 mod modem_fw;
+mod request_args;
 mod update;
 
 use clap::{Parser, Subcommand};
@@ -37,6 +39,8 @@ enum Command {
     Update(update::Args),
     /// Send AT commands to a modem and print its responses.
     At(at::Args),
+    /// Update many modems at once (`atfota update` against each), with a summary and a report.
+    Campaign(campaign::Args),
 }
 
 /// Runs the chosen subcommand; returns the process exit code.
@@ -49,6 +53,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::ModemFw(c) => modem_fw::run(c).map(|()| 0),
         Command::Update(a) => Ok(update::run(a)),
         Command::At(a) => Ok(at::run(a)),
+        Command::Campaign(a) => Ok(campaign::run(a)),
     }
 }
 

@@ -1,17 +1,18 @@
 //! `atfota update`: drive a modem through a whole FOTA with [`atfota_host::Updater`].
 //!
-//! A thin shell: it turns options into a [`Request`], shows events as a progress bar or JSON
+//! A thin shell: it turns options into an [`atfota_host::Request`], shows events as a progress bar or JSON
 //! lines, prints one summary line and exits with the outcome's code. It never prints or logs
 //! the FTP password.
 
 use std::io::{IsTerminal, Write};
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
-use atfota_host::{Event, Outcome, PortConnector, PortSpec, Profile, Request, Target, Timeouts, Updater};
+use atfota_host::{Event, Outcome, PortConnector, PortSpec, Updater};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use super::request_args::{RequestArgs, install_interrupt};
 
 /// Options of `atfota update` (a stable contract: only ever extended).
 #[derive(clap::Args, Debug)]
@@ -21,45 +22,9 @@ pub struct Args {
     /// or tcp:HOST:PORT.
     #[arg(long, value_name = "PORT")]
     port: PortSpec,
-    /// The modem's command set: nrf9160-slm (AT#XFOTA) or nl668 (AT+GTOTA).
-    #[arg(long, value_name = "PROFILE")]
-    profile: Profile,
-    /// The image: http:// or https:// URL; for an nl668 FTP update, ftp://HOST[:PORT].
-    #[arg(long, value_name = "URL")]
-    url: String,
-    /// nrf9160-slm: the credential set (sec_tag) for HTTPS.
-    #[arg(long, value_name = "N")]
-    sec_tag: Option<u32>,
-    /// nrf9160-slm: the access point name to download over.
-    #[arg(long, value_name = "APN")]
-    apn: Option<String>,
-    /// nl668 FTP: the package's path on the server.
-    #[arg(long, value_name = "PATH")]
-    ftp_file: Option<String>,
-    /// nl668 FTP: the login name.
-    #[arg(long, value_name = "USER")]
-    user: Option<String>,
-    /// nl668 FTP: a file holding the password (one trailing newline ignored). The password is
-    /// never taken from the command line, printed or logged.
-    #[arg(long, value_name = "FILE")]
-    password_file: Option<PathBuf>,
-    /// What the image replaces: app (AT#XFOTA=1) or modem (a delta, AT#XFOTA=2; nrf9160-slm).
-    #[arg(long, value_name = "TARGET", default_value = "app")]
-    target: Target,
-    /// Download failures retried by starting the same URL again (which resumes).
-    #[arg(long, value_name = "N", default_value_t = 2)]
-    retries: u32,
-    /// Seconds without a progress report before the download counts as stalled (cancelled
-    /// where the profile can, and counted as a failure).
-    #[arg(long, value_name = "SECS", default_value_t = 60.0, value_parser = super::parse_seconds)]
-    stall_timeout: f64,
-    /// Seconds allowed for the modem to answer AT at the start, and to come back (port
-    /// reopened, banner, result) after the reboot.
-    #[arg(long, value_name = "SECS", default_value_t = 120.0, value_parser = super::parse_seconds)]
-    reboot_timeout: f64,
-    /// nrf9160-slm: stop once the image is downloaded and verified (no AT#XRESET).
-    #[arg(long)]
-    no_activate: bool,
+    /// What to update and how patiently (shared with `atfota campaign`).
+    #[command(flatten)]
+    request: RequestArgs,
     /// One JSON object per line on stdout instead of the progress bar and summary.
     #[arg(long)]
     json: bool,
@@ -84,7 +49,7 @@ Example against the emulator:
 pub fn run(a: Args) -> u8 {
     let t0 = Instant::now();
     let mut out = Output::new(a.json, t0);
-    let request = match request(&a) {
+    let request = match a.request.request() {
         Ok(r) => r,
         Err(why) => return out.done(&Outcome::Invalid(why)),
     };
@@ -92,67 +57,9 @@ pub fn run(a: Args) -> u8 {
     if let Err(e) = install_interrupt(&interrupt) {
         log::warn!("Ctrl-C will not cancel cleanly: {e}");
     }
-    let timeouts = Timeouts {
-        stall: Duration::from_secs_f64(a.stall_timeout),
-        reboot: Duration::from_secs_f64(a.reboot_timeout),
-        ..Timeouts::default()
-    };
-    let updater = Updater::new().timeouts(timeouts).interrupt_on(interrupt);
+    let updater = Updater::new().timeouts(a.request.timeouts()).interrupt_on(interrupt);
     let outcome = updater.run(&mut PortConnector::new(a.port.clone()), &request, |e| out.event(e));
     out.done(&outcome)
-}
-
-/// A first Ctrl-C sets the flag (the update cancels and cleans up); a second one exits at once.
-fn install_interrupt(flag: &Arc<AtomicBool>) -> std::io::Result<()> {
-    use signal_hook::consts::{SIGINT, SIGTERM};
-    for sig in [SIGINT, SIGTERM] {
-        signal_hook::flag::register_conditional_shutdown(sig, 130, flag.clone())?;
-        signal_hook::flag::register(sig, flag.clone())?;
-    }
-    Ok(())
-}
-
-fn request(a: &Args) -> Result<Request, String> {
-    let ftp = [a.ftp_file.is_some(), a.user.is_some(), a.password_file.is_some()];
-    let mut req = if let Some(server) = a.url.strip_prefix("ftp://") {
-        let (Some(file), Some(user), Some(pw)) = (&a.ftp_file, &a.user, &a.password_file) else {
-            return Err("an ftp:// URL needs --ftp-file, --user and --password-file".into());
-        };
-        if a.profile != Profile::Nl668 {
-            return Err("FTP updates are an nl668 feature (AT+GTOTA=1)".into());
-        }
-        let server = server.trim_end_matches('/');
-        if server.is_empty() || server.contains('/') {
-            return Err(format!("{}: an FTP URL names only the server: ftp://HOST[:PORT]", a.url));
-        }
-        Request::ftp(server, file, user, &password(pw)?)
-    } else {
-        if ftp.iter().any(|&given| given) {
-            return Err("--ftp-file, --user and --password-file go with an ftp:// URL".into());
-        }
-        if !(a.url.starts_with("http://") || a.url.starts_with("https://")) {
-            return Err(format!("{}: expected an http://, https:// or ftp:// URL", a.url));
-        }
-        Request::http(a.profile, a.url.clone())
-    };
-    req.target = a.target;
-    req.sec_tag = a.sec_tag;
-    req.apn = a.apn.clone();
-    req.retries = a.retries;
-    req.activate = !a.no_activate;
-    req.validate()?;
-    Ok(req)
-}
-
-/// The password in `path`, without one trailing newline.
-fn password(path: &Path) -> Result<String, String> {
-    let text =
-        std::fs::read_to_string(path).map_err(|e| format!("--password-file {}: {e}", path.display()))?;
-    let text = text.strip_suffix('\n').map(|t| t.strip_suffix('\r').unwrap_or(t)).unwrap_or(&text);
-    if text.is_empty() {
-        return Err(format!("--password-file {} is empty", path.display()));
-    }
-    Ok(text.to_string())
 }
 
 /// Where events go: a progress bar and a summary on a terminal, or JSON lines.

@@ -4,6 +4,8 @@
 //! - [`Updater`] runs an update to its end over a port a [`Connector`] opens ([`PortConnector`]
 //!   for `PATH[@BAUD]` and `tcp:HOST:PORT`, or a closure for anything else) and reports
 //!   [`Event`]s to a callback; the [`Outcome`] carries the exit code `atfota update` uses.
+//! - [`Campaign`] runs one update against many modems, at most K at once, and tallies the
+//!   outcomes ([`Report`], [`Tally`]).
 //! - [`Update`] is the sans-IO state machine inside it, for hosts with their own IO loop.
 //! - [`Session`] is a low-level AT session for scripting a conversation by hand.
 //!
@@ -20,6 +22,7 @@
 //! # Ok::<(), String>(())
 //! ```
 
+pub mod campaign;
 mod driver;
 pub mod machine;
 mod outcome;
@@ -29,6 +32,7 @@ pub mod session;
 pub mod update;
 mod wire;
 
+pub use campaign::{Campaign, Report, Tally};
 pub use driver::Updater;
 pub use machine::{Output, Update};
 pub use outcome::{Event, Outcome};

@@ -126,6 +126,35 @@ impl Outcome {
         }
     }
 
+    /// The kind of ending in one stable word (`updated`, `port-error`, `rejected`, ...), as
+    /// campaign reports group and name them.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Updated { .. } => "updated",
+            Self::Downloaded => "downloaded",
+            Self::Invalid(_) => "invalid",
+            Self::Port(_) => "port-error",
+            Self::Refused { .. } => "refused",
+            Self::DownloadFailed { .. } => "download-failed",
+            Self::Rejected(_) => "rejected",
+            Self::Mismatch(_) => "mismatch",
+            Self::ActivationFailed { .. } => "activation-failed",
+            Self::Reverted { .. } => "reverted",
+            Self::TimedOut(_) => "timed-out",
+            Self::Interrupted => "interrupted",
+        }
+    }
+
+    /// The version the modem reported at the end, when the outcome carries one.
+    pub fn version(&self) -> Option<&str> {
+        match self {
+            Self::Updated { version }
+            | Self::ActivationFailed { version, .. }
+            | Self::Reverted { version } => version.as_deref(),
+            _ => None,
+        }
+    }
+
     /// True when the update did what was asked.
     pub fn is_success(&self) -> bool {
         self.exit_code() == 0
@@ -191,8 +220,10 @@ mod tests {
             (Outcome::TimedOut(String::new()), 10),
             (Outcome::Interrupted, 130),
         ];
-        for (o, code) in cases {
-            assert_eq!(o.exit_code(), code, "{o}");
+        let mut kinds = std::collections::HashSet::new();
+        for (o, code) in &cases {
+            assert_eq!(o.exit_code(), *code, "{o}");
+            assert!(kinds.insert(o.kind()), "each ending has its own kind: {}", o.kind());
         }
     }
 }
