@@ -153,6 +153,11 @@ fn an_xfota_apn_must_have_a_pdn() {
         dev.send(&format!("AT#XFOTA=1,\"{url}\",,\"nope.example\"")),
         "\r\nOK\r\n\r\n#XFOTA: 1,1,1\r\n"
     );
+    // A modem delta update (op 2) takes the same <apn> and the same rule.
+    assert_eq!(
+        dev.send(&format!("AT#XFOTA=2,\"{url}\",,\"nope.example\"")),
+        "\r\nOK\r\n\r\n#XFOTA: 1,1,1\r\n"
+    );
     assert!(peer.requests().is_empty(), "{:?}", peer.requests());
     assert_eq!(dev.send("AT+CGDCONT=2,\"IP\",\"iot.example\""), "\r\nOK\r\n");
     assert_eq!(dev.send("AT+CGACT?"), "\r\n+CGACT: 0,1\r\n\r\n+CGACT: 2,0\r\n\r\nOK\r\n");

@@ -25,7 +25,7 @@ pub enum Stimulus {
     /// Coverage is back: the device registers again (`<stat>` 1).
     Register,
     /// The signal, as the `+CSQ` `<rssi>` index 0..=31 (-113 dBm + 2 dB per step; 31: -51 dBm
-    /// or more). `+CESQ` follows: RSRP 16 dB and RSCP 4 dB under it, RXLEV equal to it.
+    /// or more). `+CESQ` follows: RSRP 16 dB and RSCP 4 dB under that power, RXLEV at it.
     Signal(u8),
     /// The fastest RAT the network offers from now on (it offers the slower ones of the site
     /// too). A RAT the module does not have is refused: the nRF9160 has LTE-M (`lte`) and
