@@ -5,23 +5,24 @@
 //!
 //! Owns those answers, the report modes and `+COPS` format (RAM: back to their defaults at every
 //! boot, as on the real modules), and ties together the network ([`super::network`]), the SIM
-//! ([`super::sim`]) and the PDN contexts ([`super::pdn`]). The emulated network is one site of
-//! the 3GPP test network (PLMN 001-01) that offers every RAT of the module by default. The radio's
-//! functional mode is the caller's (`+CFUN` on the nRF9160; always on for the NL668).
+//! ([`super::sim`]) and the PDN contexts ([`super::pdn`]); `+COPS` and `+GTRAT` are in
+//! [`super::operator`]. The emulated network is one site of the 3GPP test network (PLMN 001-01)
+//! that offers every RAT of the module by default. The radio's functional mode is the caller's
+//! (`+CFUN` on the nRF9160; always on for the NL668).
 
 use std::collections::BTreeMap;
 
-use atfota_at::{Args, CmeError, Command, Op, Response, quote};
+use atfota_at::{CmeError, Command, Op, Response, quote};
 
-use super::network::{Network, Rat, RatMode, Selection, rats_of};
+use super::network::{Network, Rat, Selection};
 use super::pdn::Contexts;
 use super::sim::{Sim, SimState};
 use super::{Conditions, bench::Link};
 
 /// The network's numeric PLMN (3GPP test network).
-const PLMN: &str = "00101";
+pub(super) const PLMN: &str = "00101";
 /// Its alphanumeric name (long and short).
-const OPERATOR: &str = "Test Network";
+pub(super) const OPERATOR: &str = "Test Network";
 /// Tracking (location) area code and cell identity of the site, as hex strings (27.007
 /// `<tac>`/`<lac>`, `<ci>`); the same on every RAT.
 const TAC: &str = "002F";
@@ -82,10 +83,10 @@ pub(super) enum View {
 /// The cellular state of one device.
 #[derive(Debug)]
 pub(super) struct Cellular {
-    flavour: Flavour,
+    pub(super) flavour: Flavour,
     report: BTreeMap<Reg, u8>,
     /// `+COPS` `<format>`: 0 long alphanumeric, 1 short, 2 numeric.
-    cops_format: u8,
+    pub(super) cops_format: u8,
     pub(super) network: Network,
     pub(super) sim: Sim,
     pub(super) pdn: Contexts,
@@ -205,7 +206,7 @@ impl Cellular {
     }
 
     /// The RAT of the cell the module camps on (SIM or not), for the signal answers.
-    fn visible(&self, radio_on: bool) -> Option<Rat> {
+    pub(super) fn visible(&self, radio_on: bool) -> Option<Rat> {
         if radio_on { self.network.serving() } else { None }
     }
 
@@ -243,88 +244,6 @@ impl Cellular {
         }
     }
 
-    /// `+COPS: <mode>[,<format>,<oper>,<AcT>]`: the operator while registered.
-    fn operator(&self, radio_on: bool) -> String {
-        let mode = self.network.selection.mode();
-        match self.view(radio_on) {
-            View::Served(rat) => {
-                let name = if self.cops_format == 2 { PLMN } else { OPERATOR };
-                format!("+COPS: {mode},{},{},{}", self.cops_format, quote(name), rat.act())
-            }
-            _ => format!("+COPS: {mode}"),
-        }
-    }
-
-    /// `AT+COPS=?`: the network once per RAT it offers (`<stat>` 2 for the current one).
-    fn operators(&self, radio_on: bool) -> String {
-        let current = match self.view(radio_on) {
-            View::Served(rat) => Some(rat),
-            _ => None,
-        };
-        let entries: Vec<String> = match self.visible(radio_on) {
-            None => Vec::new(),
-            Some(_) => rats_of(self.flavour)
-                .iter()
-                .filter(|r| self.network.offers(**r))
-                .map(|&r| {
-                    let stat = if current == Some(r) { 2 } else { 1 };
-                    format!("({stat},{},{},{},{})", quote(OPERATOR), quote(OPERATOR), quote(PLMN), r.act())
-                })
-                .collect(),
-        };
-        let modes = match self.flavour {
-            Flavour::Nrf91 => "(0,1,3)",
-            Flavour::Nl668 => "(0-3)",
-        };
-        format!("+COPS: {},,{modes},(0-2)", entries.join(","))
-    }
-
-    /// `AT+COPS=<mode>[,<format>[,<oper>[,<AcT>]]]`: 0 automatic, 1 manual on the one network
-    /// (with a preferred `<AcT>`), 2 deregister (NL668; the nRF9160 has no mode 2), 3 the
-    /// format alone.
-    fn set_operator(&mut self, args: &Args) -> Response {
-        let bad = || Response::cme(CmeError::INCORRECT_PARAMETERS);
-        let Ok(Some(mode)) = args.int(0) else { return bad() };
-        let format = match args.int(1) {
-            Ok(None) => None,
-            Ok(Some(f @ 0..=2)) => Some(f as u8),
-            _ => return bad(),
-        };
-        match (mode, args.len()) {
-            (0, 1..=2) => self.network.selection = Selection::Automatic,
-            (1, 3..=4) => {
-                // Nordic: manual selection takes the numeric format only.
-                let Some(f) = format.filter(|&f| f == 2 || self.flavour == Flavour::Nl668) else {
-                    return bad();
-                };
-                let Ok(Some(oper)) = args.string(2) else { return bad() };
-                let act = match args.int(3) {
-                    Ok(None) => None,
-                    Ok(Some(a)) => match Rat::from_act(a).filter(|r| self.network.has(*r)) {
-                        Some(r) => Some(r),
-                        None => return bad(),
-                    },
-                    Err(_) => return bad(),
-                };
-                let ours = if f == 2 { oper == PLMN } else { oper == OPERATOR };
-                if !ours {
-                    log::warn!(
-                        "AT+COPS: no network {oper:?} here (the emulated one is {PLMN}, {OPERATOR:?})"
-                    );
-                    return Response::cme(CmeError::NO_NETWORK_SERVICE);
-                }
-                self.network.selection = Selection::Manual(act);
-            }
-            (2, 1) if self.flavour == Flavour::Nl668 => self.network.selection = Selection::Deregistered,
-            (3, 2) => {}
-            _ => return bad(),
-        }
-        if let Some(f) = format {
-            self.cops_format = f;
-        }
-        Response::ok()
-    }
-
     /// `+CESQ: <rxlev>,<ber>,<rscp>,<ecno>,<rsrq>,<rsrp>`: the fields of the RAT camped on,
     /// from the `+CSQ` level (see [`super::bench::Stimulus::Signal`]).
     fn cesq(&self, radio_on: bool) -> String {
@@ -339,36 +258,6 @@ impl Cellular {
             Some(_) => format!("+CESQ: 99,99,255,255,{RSRQ},{}", index(141 - 16, 97)),
         }
     }
-
-    /// `AT+GTRAT=<mode>[,<pref1>[,<pref2>]]` (Fibocom): 0 GSM only, 2 UTRAN only, 3 LTE only,
-    /// 10 automatic with the preferred RATs in order.
-    fn set_rat_mode(&mut self, args: &Args) -> Response {
-        let rat = |i| match args.int(i) {
-            Ok(Some(code)) => gtrat_rat(code).map(Some).ok_or(()),
-            Ok(None) => Ok(None),
-            Err(_) => Err(()),
-        };
-        let mode = match (args.int(0), rat(1), rat(2), args.len()) {
-            (Ok(Some(10)), Ok(a), Ok(b), 1..=3) if a.is_none() || a != b => RatMode::Automatic(a, b),
-            (Ok(Some(code)), _, _, 1) => match gtrat_rat(code) {
-                Some(r) => RatMode::Only(r),
-                None => return Response::cme(CmeError::INCORRECT_PARAMETERS),
-            },
-            _ => return Response::cme(CmeError::INCORRECT_PARAMETERS),
-        };
-        self.network.mode = mode;
-        Response::ok()
-    }
-
-    fn rat_mode(&self) -> String {
-        match self.network.mode {
-            RatMode::Only(r) => format!("+GTRAT: {}", gtrat_code(r)),
-            RatMode::Automatic(a, b) => [a, b]
-                .into_iter()
-                .flatten()
-                .fold("+GTRAT: 10".to_string(), |s, r| format!("{s},{}", gtrat_code(r))),
-        }
-    }
 }
 
 /// `[<n>,]<stat>[,"<tac>","<ci>",<AcT>]`: the location only with `<n>` ≥ 2 while registered.
@@ -379,24 +268,6 @@ fn status(reg: Reg, n: u8, view: View, with_n: bool) -> String {
         s.push_str(&format!(",{},{},{}", quote(TAC), quote(CELL_ID), rat.act()));
     }
     s
-}
-
-/// Fibocom's `+GTRAT` numbers (not 27.007's `<AcT>`).
-fn gtrat_code(rat: Rat) -> u8 {
-    match rat {
-        Rat::Gsm => 0,
-        Rat::Utran => 2,
-        _ => 3,
-    }
-}
-
-fn gtrat_rat(code: i64) -> Option<Rat> {
-    match code {
-        0 => Some(Rat::Gsm),
-        2 => Some(Rat::Utran),
-        3 => Some(Rat::Lte),
-        _ => None,
-    }
 }
 
 #[cfg(test)]

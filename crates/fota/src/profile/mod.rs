@@ -11,6 +11,7 @@ mod cmng;
 mod network;
 mod nl668;
 mod nrf91;
+mod operator;
 mod pdn;
 mod sim;
 mod slm;
