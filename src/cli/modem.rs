@@ -190,6 +190,9 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             incoming_call_at: a.incoming_call_at,
             imei: Some(dir.imei()),
             boot_offline: a.boot_offline,
+            // The profile's RAT state; the transfer's rate limit above still does the slowing.
+            network: (a.network == "2g").then_some(atfota_fota::Rat::Gsm),
+            sim_pin: None,
         },
     };
     match a.instances {

@@ -17,4 +17,7 @@ pub mod trust;
 pub use engine::{Action, CommandError, DownloadRequest, Engine, EngineConfig, EngineError, KEY_PROVISIONED};
 pub use event::{Event, FailKind, Failure, UpgradeResult};
 pub use imei::Imei;
-pub use profile::{Conditions, Ctx, FunctionalMode, Profile, ProfileKind, SystemRequest};
+pub use profile::{
+    CellularStatus, Conditions, Ctx, FunctionalMode, Link, Profile, ProfileKind, Rat, SimPin, SimState,
+    Stimulus, SystemRequest,
+};

@@ -19,6 +19,12 @@ impl CmeError {
     pub const OPERATION_NOT_SUPPORTED: Self = Self(4);
     /// 10: SIM not inserted.
     pub const SIM_NOT_INSERTED: Self = Self(10);
+    /// 11: SIM PIN required (a PIN-restricted command while the SIM is locked).
+    pub const SIM_PIN_REQUIRED: Self = Self(11);
+    /// 12: SIM PUK required (the PIN was entered wrong too often).
+    pub const SIM_PUK_REQUIRED: Self = Self(12);
+    /// 13: SIM failure.
+    pub const SIM_FAILURE: Self = Self(13);
     /// 16: incorrect password.
     pub const INCORRECT_PASSWORD: Self = Self(16);
     /// 20: memory full.
@@ -75,6 +81,9 @@ const TABLE: &[(u16, &str)] = &[
     (3, "operation not allowed"),
     (4, "operation not supported"),
     (10, "SIM not inserted"),
+    (11, "SIM PIN required"),
+    (12, "SIM PUK required"),
+    (13, "SIM failure"),
     (16, "incorrect password"),
     (20, "memory full"),
     (21, "invalid index"),
@@ -105,6 +114,9 @@ mod tests {
             (CmeError::OPERATION_NOT_ALLOWED, "operation not allowed"),
             (CmeError::OPERATION_NOT_SUPPORTED, "operation not supported"),
             (CmeError::SIM_NOT_INSERTED, "SIM not inserted"),
+            (CmeError::SIM_PIN_REQUIRED, "SIM PIN required"),
+            (CmeError::SIM_PUK_REQUIRED, "SIM PUK required"),
+            (CmeError::SIM_FAILURE, "SIM failure"),
             (CmeError::INCORRECT_PASSWORD, "incorrect password"),
             (CmeError::MEMORY_FULL, "memory full"),
             (CmeError::INVALID_INDEX, "invalid index"),

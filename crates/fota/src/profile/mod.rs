@@ -5,10 +5,15 @@
 //! framing (`\r\n`): the AT layer does that. Dispatch is an enum rather
 //! than a trait object so the engine can stay generic over its flash.
 
+mod bench;
 mod cellular;
 mod cmng;
+mod network;
 mod nl668;
 mod nrf91;
+mod operator;
+mod pdn;
+mod sim;
 mod slm;
 
 use std::fmt;
@@ -21,7 +26,11 @@ use crate::engine::{CommandError, Engine};
 use crate::event::Event;
 use crate::imei::Imei;
 
+pub use bench::{CellularStatus, Link, Stimulus};
+pub use network::{DEFAULT_SIGNAL, MAX_SIGNAL, RATE_GSM, RATE_NB_IOT, RATE_UTRAN, Rat};
 pub use nrf91::FunctionalMode;
+pub use pdn::Pdn;
+pub use sim::{EMULATED_PUK, PIN_ATTEMPTS, PUK_ATTEMPTS, SimPin, SimState};
 
 /// Settings key of the modem firmware version string.
 pub const KEY_MODEM_VERSION: &str = "modem.version";
@@ -112,6 +121,12 @@ pub struct Conditions {
     /// nrf9160-slm: every boot starts offline (`+CFUN: 0`, as the real modem) instead of in
     /// normal operation (`+CFUN: 1`).
     pub boot_offline: bool,
+    /// The SIM's PIN (`--sim-pin`): every boot the SIM asks for it (`+CPIN: SIM PIN`).
+    /// `None`: the SIM needs no PIN.
+    pub sim_pin: Option<SimPin>,
+    /// The fastest RAT the network offers when the device starts (`--network 2g`:
+    /// `Some(Rat::Gsm)`, which the nRF9160 takes as NB-IoT, its slow RAT). `None`: LTE.
+    pub network: Option<Rat>,
 }
 
 /// A device profile.
@@ -188,6 +203,35 @@ impl Profile {
         match self {
             Self::Slm(p) => p.execute(cmd, ctx),
             Self::Nl668(p) => p.execute(cmd, ctx),
+        }
+    }
+
+    /// The link a download sees now (read it after every command, event and stimulus, and
+    /// apply it to running transfers).
+    pub fn link(&self) -> Link {
+        match self {
+            Self::Slm(p) => p.link(),
+            Self::Nl668(p) => p.link(),
+        }
+    }
+
+    /// Applies a test bench's stimulus: the URCs it gives go to `ctx.system.urcs` (send them,
+    /// then the engine's events: a call's `RING` comes before the failure it causes). A
+    /// stimulus the module cannot have (a 2G network for the nRF9160, a call on the nRF9160 or
+    /// while not registered, a signal out of range) is refused with the reason and changes
+    /// nothing.
+    pub fn apply_stimulus<F: NorFlash>(&mut self, ctx: &mut Ctx<'_, F>, s: Stimulus) -> Result<(), String> {
+        match self {
+            Self::Slm(p) => p.apply_stimulus(ctx, s),
+            Self::Nl668(p) => p.apply_stimulus(ctx, s),
+        }
+    }
+
+    /// The cellular state, for a status report.
+    pub fn cellular_status(&self) -> CellularStatus {
+        match self {
+            Self::Slm(p) => p.cellular_status(),
+            Self::Nl668(p) => p.cellular_status(),
         }
     }
 

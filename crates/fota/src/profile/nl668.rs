@@ -18,7 +18,8 @@ use atfota_vocab::nl668::{
     UpgradeFailure,
 };
 
-use super::cellular::{Cellular, Flavour};
+use super::bench::{CellularStatus, Link, Stimulus};
+use super::cellular::{Cellular, Flavour, View};
 use super::{Conditions, Ctx, cme_for};
 use crate::engine::DownloadRequest;
 use crate::event::{Event, FailKind, Failure, UpgradeResult};
@@ -46,12 +47,51 @@ pub struct Nl668 {
 impl Nl668 {
     /// A profile under the given emulated conditions.
     pub fn new(conditions: Conditions) -> Self {
-        Self { conditions, rang: false, cell: Cellular::new(Flavour::Nl668) }
+        let cell = Cellular::new(Flavour::Nl668, &conditions);
+        Self { conditions, rang: false, cell }
     }
 
     /// A boot: registration report modes and contexts go back to their defaults.
     pub fn on_boot(&mut self) {
         self.cell.boot();
+    }
+
+    /// The link a download sees (the NL668's radio is always on).
+    pub fn link(&self) -> Link {
+        self.cell.link(true)
+    }
+
+    /// The cellular state, for a status report.
+    pub fn cellular_status(&self) -> CellularStatus {
+        self.cell.status(1)
+    }
+
+    /// Applies a bench's stimulus: a network change, or a call (which needs a registration).
+    pub fn apply_stimulus<F: NorFlash>(&mut self, ctx: &mut Ctx<'_, F>, s: Stimulus) -> Result<(), String> {
+        if s != Stimulus::IncomingCall {
+            let urcs = self.cell.apply(s, true)?;
+            ctx.system.urcs.extend(urcs);
+            return Ok(());
+        }
+        if !matches!(self.cell.view(true), View::Served(_)) {
+            return Err("no call can reach a module that is not registered".into());
+        }
+        let urcs = self.ring(ctx);
+        ctx.system.urcs.extend(urcs);
+        Ok(())
+    }
+
+    /// An incoming call: `RING`, and unless `CALLBREAK` is 1 the data session breaks (a running
+    /// download fails with code 5, its bytes kept for a resume).
+    fn ring<F: NorFlash>(&mut self, ctx: &mut Ctx<'_, F>) -> Vec<String> {
+        if setting_value(ctx, KEY_CALLBREAK) == 1 {
+            log::info!("incoming call: CALLBREAK is 1, the download goes on");
+        } else if ctx.engine.interrupt(Failure::new(FailKind::CallInterrupted, "incoming call")) {
+            log::warn!("incoming call breaks the data session (AT+GTSET=\"CALLBREAK\",1 prevents it)");
+        } else {
+            log::info!("incoming call (no download running)");
+        }
+        vec![RING.into()]
     }
 
     /// Executes one command.
@@ -66,7 +106,14 @@ impl Nl668 {
             ("+CGMM", Op::Action) => Response::ok().with_line(format!("+CGMM: {}", quote(MODEL))),
             ("+CGMR", Op::Action) => Response::ok().with_line(revision.to_string()),
             ("+CGMI" | "+CGMM" | "+CGMR", Op::Test) => Response::ok(),
-            ("+GTOTA", Op::Set(args)) => self.gtota(args, ctx),
+            ("+GTOTA", Op::Set(args)) => match self.cell.sim.state().restriction() {
+                // PIN restricted (the reference's attribute table).
+                Some(code) => {
+                    log::warn!("AT+GTOTA refused: the SIM is locked ({})", self.cell.sim.state().name());
+                    Response::cme(code)
+                }
+                None => self.gtota(args, ctx),
+            },
             ("+GTOTA", Op::Test) => Response::ok().with_line(GTOTA_TEST),
             ("+GTSET", Op::Set(args)) => gtset(args, ctx),
             ("+GTSET", Op::Read) => GTSET
@@ -74,8 +121,8 @@ impl Nl668 {
                 .fold(Response::ok(), |r, (s, key)| r.with_line(gtset_value(*s, key, ctx).to_string())),
             ("+GTSET", Op::Test) => GTSET.iter().fold(Response::ok(), |r, (s, _)| r.with_line(s.test_line())),
             ("+GTOTA" | "+GTSET", _) => Response::cme(CmeError::OPERATION_NOT_SUPPORTED),
-            // The NL668's radio is always on: registered to the one emulated cell.
-            _ => self.cell.execute(cmd, true).unwrap_or_else(Response::error),
+            // The NL668's radio is always on.
+            _ => self.cell.execute(cmd, true, &mut ctx.system.urcs).unwrap_or_else(Response::error),
         }
     }
 
@@ -91,15 +138,7 @@ impl Nl668 {
                 let mut urcs = vec![Gtota::Downloading(*p).to_string()];
                 if self.conditions.incoming_call_at.is_some_and(|at| *p >= at) && !self.rang {
                     self.rang = true;
-                    urcs.push(RING.into());
-                    if setting_value(ctx, KEY_CALLBREAK) == 1 {
-                        log::info!("incoming call: CALLBREAK is 1, the download goes on");
-                    } else {
-                        log::warn!(
-                            "incoming call breaks the data session (AT+GTSET=\"CALLBREAK\",1 prevents it)"
-                        );
-                        ctx.engine.interrupt(Failure::new(FailKind::CallInterrupted, "incoming call"));
-                    }
+                    urcs.extend(self.ring(ctx));
                 }
                 urcs
             }

@@ -14,6 +14,7 @@ use atfota_storage::NorFlash;
 use atfota_vocab::Error as VocabError;
 use atfota_vocab::slm::{Download, FotaError, SlmVersion, XFOTA_TEST, Xfota, XfotaCommand};
 
+use super::bench::{CellularStatus, Link, Stimulus};
 use super::cellular::{Cellular, Flavour};
 use super::nrf91::{ModeChange, Radio};
 use super::{Conditions, Ctx, KEY_MODEM_VERSION, cme_for};
@@ -33,15 +34,35 @@ pub struct Slm {
 }
 
 impl Slm {
-    /// The profile of a device started under `conditions` (IMEI, boot mode).
+    /// The profile of a device started under `conditions` (IMEI, boot mode, SIM, network).
     pub fn new(conditions: &Conditions) -> Self {
-        Self { radio: Radio::new(conditions), cell: Cellular::new(Flavour::Nrf91) }
+        Self { radio: Radio::new(conditions), cell: Cellular::new(Flavour::Nrf91, conditions) }
     }
 
     /// A boot: the functional mode goes back to the boot default.
     pub fn on_boot(&mut self) {
         self.radio.boot();
         self.cell.boot();
+    }
+
+    /// The link a download sees.
+    pub fn link(&self) -> Link {
+        self.cell.link(self.radio.mode().is_online())
+    }
+
+    /// The cellular state, for a status report.
+    pub fn cellular_status(&self) -> CellularStatus {
+        self.cell.status(self.radio.mode().code())
+    }
+
+    /// Applies a network stimulus; the nRF9160 has no voice calls.
+    pub fn apply_stimulus<F: NorFlash>(&mut self, ctx: &mut Ctx<'_, F>, s: Stimulus) -> Result<(), String> {
+        if s == Stimulus::IncomingCall {
+            return Err("the nRF9160 has no voice calls (an incoming call is an nl668 stimulus)".into());
+        }
+        let urcs = self.cell.apply(s, self.radio.mode().is_online())?;
+        ctx.system.urcs.extend(urcs);
+        Ok(())
     }
 
     /// Executes one command.
@@ -73,7 +94,10 @@ impl Slm {
             ("%CMNG", Op::Set(args)) => super::cmng::execute(args, self.radio.mode().is_online(), ctx.engine),
             ("+CFUN" | "+CGSN", _) => self.modem_command(cmd, ctx),
             ("#XFOTA", Op::Test) => Response::ok().with_line(XFOTA_TEST),
-            _ => self.cell.execute(cmd, self.radio.mode().is_online()).unwrap_or_else(Response::error),
+            _ => {
+                let online = self.radio.mode().is_online();
+                self.cell.execute(cmd, online, &mut ctx.system.urcs).unwrap_or_else(Response::error)
+            }
         }
     }
 
@@ -112,17 +136,24 @@ impl Slm {
             XfotaCommand::EraseModemScratch => return erase_scratch(ctx),
             XfotaCommand::StartApp(d) | XfotaCommand::StartModem(d) => {
                 let kind = if op == 1 { ImageKind::McubootApp } else { ImageKind::ModemDelta };
-                match request(op, kind, d) {
-                    Ok(_) if !self.radio.mode().is_online() => {
-                        // As on the real modem: accepted, then the download fails for want of a network.
-                        let why = "the modem is offline (AT+CFUN=1 connects it)";
-                        ctx.engine.report_failure(Failure::new(FailKind::Network, why));
-                        ctx.system.events_after_response = true;
-                        return Response::ok();
-                    }
-                    Ok(req) => ctx.engine.start_download(req),
+                let apn = d.apn.clone().unwrap_or_default();
+                let req = match request(op, kind, d) {
+                    Ok(req) => req,
                     Err(resp) => return resp,
+                };
+                // As on the real modem: accepted, then the download fails for want of a network
+                // or of a PDN for its APN.
+                let why = if self.radio.mode().is_online() {
+                    self.cell.pdn.open(&apn).err()
+                } else {
+                    Some("the modem is offline (AT+CFUN=1 connects it)".to_string())
+                };
+                if let Some(why) = why {
+                    ctx.engine.report_failure(Failure::new(FailKind::Network, why));
+                    ctx.system.events_after_response = true;
+                    return Response::ok();
                 }
+                ctx.engine.start_download(req)
             }
             _ => return Response::cme(CmeError::INCORRECT_PARAMETERS),
         };
@@ -137,12 +168,10 @@ impl Slm {
 
     /// `+CFUN` and `+CGSN`; going offline ends a running download (its bytes are kept).
     fn modem_command<F: NorFlash>(&mut self, cmd: &Command, ctx: &mut Ctx<'_, F>) -> Response {
-        let was_online = self.radio.mode().is_online();
+        let before = self.cell.view(self.radio.mode().is_online());
         let Some((response, change)) = self.radio.execute(cmd) else { return Response::error() };
-        let online = self.radio.mode().is_online();
-        if online != was_online {
-            ctx.system.urcs.extend(self.cell.radio_changed(online));
-        }
+        let after = self.cell.view(self.radio.mode().is_online());
+        ctx.system.urcs.extend(self.cell.registration_urcs(before, after));
         if change == ModeChange::WentOffline
             && ctx.engine.interrupt(Failure::new(FailKind::Network, "the modem went offline (AT+CFUN)"))
         {
