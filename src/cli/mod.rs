@@ -2,6 +2,7 @@
 
 mod at;
 mod campaign;
+mod ctl;
 mod delta;
 mod demo;
 mod image;
@@ -41,6 +42,8 @@ enum Command {
     At(at::Args),
     /// Update many modems at once (`atfota update` against each), with a summary and a report.
     Campaign(campaign::Args),
+    /// Send one command to an emulated modem's control channel (network, power, faults, status).
+    Ctl(ctl::Args),
 }
 
 /// Runs the chosen subcommand; returns the process exit code.
@@ -54,6 +57,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Update(a) => Ok(update::run(a)),
         Command::At(a) => Ok(at::run(a)),
         Command::Campaign(a) => Ok(campaign::run(a)),
+        Command::Ctl(a) => Ok(ctl::run(a)),
     }
 }
 

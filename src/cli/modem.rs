@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use atfota_device::{ControlAddr, DataDir, Listen, ModemImage, OpenOptions, Request, RunOptions};
-use atfota_fota::{Conditions, EngineConfig, ProfileKind};
+use atfota_fota::{Conditions, EngineConfig, ProfileKind, Rat, SimPin};
 use atfota_image::TrustedKey;
 
 /// Options of `atfota modem` (a stable contract: only ever extended).
@@ -73,15 +73,17 @@ pub struct Args {
     /// it binds only where told.
     #[arg(long, value_name = "WHERE")]
     control: Option<ControlAddr>,
+    /// The SIM needs this PIN (4 to 8 digits) before the device registers: AT+CPIN? answers
+    /// SIM PIN until AT+CPIN="<pin>"; three wrong ones lock it to the PUK (12345678).
+    /// Without it the SIM needs no PIN.
+    #[arg(long, value_name = "PIN")]
+    sim_pin: Option<SimPin>,
     /// Run N independent devices in this process: device i in DIR/<i> (created as needed,
     /// locked like a single device), AT on --listen's port plus i, its control channel on
     /// --control's port plus i (unix: PATH.<i>). Every device option applies to all of them.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000))]
     instances: Option<u32>,
 }
-
-/// Bytes per second of the emulated 2G link.
-const RATE_2G: u64 = 4_000;
 
 const AFTER_HELP: &str = "\
 The device answers AT like the real modem (docs/AT-nrf9160-slm.md, docs/AT-nl668.md) and prints
@@ -171,10 +173,12 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         retries: a.retries,
         ..atfota_net::Options::default()
     };
-    // Start-time conditions go through the control channel's own requests.
+    // Start-time network conditions go through the control channel's own requests. The
+    // nRF9160 has no 2G: its slowest radio, NB-IoT, stands in for it.
     let mut at_start = Vec::new();
     if a.network == "2g" {
-        at_start.push(Request::Rate(Some(RATE_2G)));
+        let slowest = if dir.profile == ProfileKind::Nl668 { Rat::Gsm } else { Rat::NbIot };
+        at_start.push(Request::Rat(slowest));
     }
     let run = RunOptions {
         listen: a.listen,
@@ -191,8 +195,8 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             imei: Some(dir.imei()),
             boot_offline: a.boot_offline,
             // The profile's RAT state; the transfer's rate limit above still does the slowing.
-            network: (a.network == "2g").then_some(atfota_fota::Rat::Gsm),
-            sim_pin: None,
+            network: None,
+            sim_pin: a.sim_pin,
         },
     };
     match a.instances {

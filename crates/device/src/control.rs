@@ -16,6 +16,8 @@ use std::str::FromStr;
 use std::thread;
 use std::time::Duration;
 
+use atfota_fota::Rat;
+use atfota_fota::profile::MAX_SIGNAL;
 use crossbeam_channel::Sender;
 use serde_json::{Value, json};
 
@@ -95,11 +97,11 @@ pub enum Request {
     Deregister,
     /// Registration regained.
     Register,
-    /// Signal level 0 (none) to 5 (excellent).
+    /// Signal, as the `+CSQ` `<rssi>` index 0..=31.
     Signal(u8),
-    /// Radio access technology: `lte`, `3g` or `2g`.
-    Rat(String),
-    /// Link speed in bytes per second; `None` as fast as the network allows.
+    /// The fastest radio access technology the network offers.
+    Rat(Rat),
+    /// Link speed in bytes per second, whatever the radio; `None`: the radio's own speed.
     Rate(Option<u64>),
     /// An incoming voice call rings now.
     Call,
@@ -151,17 +153,22 @@ impl Request {
             "deregister" => no_value(Self::Deregister),
             "register" => no_value(Self::Register),
             "signal" => match number(value) {
-                Some(n @ 0..=5) => Ok(Self::Signal(n as u8)),
-                _ => Err("signal needs a value from 0 (no signal) to 5 (excellent)".into()),
+                Some(n) if n <= u64::from(MAX_SIGNAL) => Ok(Self::Signal(n as u8)),
+                _ => {
+                    Err(format!("signal needs the +CSQ <rssi> index, 0 (-113 dBm) to {MAX_SIGNAL} (-51 dBm)"))
+                }
             },
-            "rat" => match value.and_then(Value::as_str) {
-                Some(r @ ("lte" | "3g" | "2g")) => Ok(Self::Rat(r.to_string())),
-                _ => Err("rat needs a value: lte, 3g or 2g".into()),
+            "rat" => match value.and_then(Value::as_str).map(str::parse::<Rat>) {
+                Some(Ok(r)) => Ok(Self::Rat(r)),
+                _ => Err("rat needs a value: lte, 3g, 2g or nb-iot".into()),
             },
             "rate" => match (value, number(value)) {
-                (Some(Value::String(s)), _) if s == "unlimited" => Ok(Self::Rate(None)),
+                (Some(Value::String(s)), _) if s == "auto" => Ok(Self::Rate(None)),
                 (_, Some(n)) if n > 0 => Ok(Self::Rate(Some(n))),
-                _ => Err("rate needs bytes per second (at least 1) or \"unlimited\"".into()),
+                _ => {
+                    Err("rate needs bytes per second (at least 1), or \"auto\" for the radio's own speed"
+                        .into())
+                }
             },
             "call" => no_value(Self::Call),
             "drop-connection" => no_value(Self::DropConnection),
@@ -288,14 +295,16 @@ mod tests {
             let line = format!(r#"{{"cmd":"{name}"{with_value}}}"#);
             Request::parse(&line).unwrap_or_else(|e| panic!("{line}: {e}"));
         }
-        assert_eq!(Request::parse(r#"{"cmd":"rate","value":"unlimited"}"#), Ok(Request::Rate(None)));
+        assert_eq!(Request::parse(r#"{"cmd":"rate","value":"auto"}"#), Ok(Request::Rate(None)));
+        assert_eq!(Request::parse(r#"{"cmd":"rat","value":"2g"}"#), Ok(Request::Rat(Rat::Gsm)));
+        assert_eq!(Request::parse(r#"{"cmd":"signal","value":31}"#), Ok(Request::Signal(31)));
         assert_eq!(Request::parse(r#"{"cmd":"cut-at","value":"7"}"#), Ok(Request::CutAt(7)));
         for (bad, why) in [
             ("", "not a JSON object"),
             ("[1]", "missing \"cmd\""),
             (r#"{"cmd":"fly"}"#, "unknown command"),
-            (r#"{"cmd":"signal","value":9}"#, "0 (no signal) to 5"),
-            (r#"{"cmd":"rat","value":"5g"}"#, "lte, 3g or 2g"),
+            (r#"{"cmd":"signal","value":32}"#, "0 (-113 dBm) to 31"),
+            (r#"{"cmd":"rat","value":"5g"}"#, "lte, 3g, 2g or nb-iot"),
             (r#"{"cmd":"rate","value":0}"#, "at least 1"),
             (r#"{"cmd":"cut-at"}"#, "cut-at needs"),
             (r#"{"cmd":"status","value":1}"#, "takes no value"),

@@ -14,14 +14,15 @@ mod power;
 mod run;
 mod transport;
 
+pub use control::{ControlAddr, Request};
 pub use datadir::{
-    DEFAULT_SLOT_SIZE, DataDir, DataDirError, DirGuard, DeviceConfig, FACTORY_MODEM_LEN, LEGACY_SETTINGS_SIZE,
-    MAX_SLOT_SIZE, ModemConfig, ModemImage, OpenOptions, SETTINGS_SIZE, application_body, application_image,
-    factory_image, factory_modem_firmware, layout_for, modem_firmware_body, provision, provision_with,
+    DEFAULT_SLOT_SIZE, DataDir, DataDirError, DeviceConfig, DirGuard, FACTORY_MODEM_LEN,
+    LEGACY_SETTINGS_SIZE, MAX_SLOT_SIZE, ModemConfig, ModemImage, OpenOptions, SETTINGS_SIZE,
+    application_body, application_image, factory_image, factory_modem_firmware, layout_for,
+    modem_firmware_body, provision, provision_with,
 };
 pub use driver::{Shell, drive};
 pub use modem::{Modem, ModemError, Next};
-pub use control::{ControlAddr, Request};
 pub use power::{Powered, Supply};
 pub use run::{Input, RunError, RunOptions, run, run_fleet};
 pub use transport::Listen;

@@ -16,7 +16,8 @@ use std::time::Instant;
 use atfota_at::{CmeError, CmeeMode, Command, Final, Frame, Framer, MAX_LINE_LEN, Op, Response};
 use atfota_download::{Outcome, Resume, Source, StartInfo, TransferError};
 use atfota_fota::{
-    Action, Conditions, Ctx, Engine, EngineConfig, EngineError, Profile, ProfileKind, SystemRequest,
+    Action, CellularStatus, Conditions, Ctx, Engine, EngineConfig, EngineError, Link as CellLink, Profile,
+    ProfileKind, Stimulus, SystemRequest,
 };
 use atfota_storage::{Layout, NorFlash};
 
@@ -220,7 +221,9 @@ impl<F: NorFlash> Modem<F> {
             }
             while let Some(action) = self.actions.pop_front() {
                 match action {
-                    Action::Start { id, source, resume } => return Ok(Some(Next::Start { id, source, resume })),
+                    Action::Start { id, source, resume } => {
+                        return Ok(Some(Next::Start { id, source, resume }));
+                    }
                     Action::Abort { id } => return Ok(Some(Next::Abort { id })),
                     Action::Timer { id, after } => self.timers.push((now + after, id)),
                     other => log::warn!("unknown action {other:?}"),
@@ -249,7 +252,8 @@ impl<F: NorFlash> Modem<F> {
     /// Emulated time has reached `now`: runs every timer due by then, earliest first.
     pub fn handle_timeout(&mut self, now: Instant) -> Result<(), ModemError> {
         self.finish_reboot()?;
-        while let Some(i) = (0..self.timers.len()).filter(|&i| self.timers[i].0 <= now).min_by_key(|&i| self.timers[i])
+        while let Some(i) =
+            (0..self.timers.len()).filter(|&i| self.timers[i].0 <= now).min_by_key(|&i| self.timers[i])
         {
             let (_, id) = self.timers.swap_remove(i);
             self.handle_timer(id)?;
@@ -353,9 +357,34 @@ impl<F: NorFlash> Modem<F> {
         self.fail_next_self_test = true;
     }
 
-    /// The profile (for a shell's status report).
-    pub fn profile(&self) -> &Profile {
-        &self.profile
+    /// A test bench changes the emulated network (control channel): the profile's state
+    /// changes, and the URCs the host would see, and what the change does to a running
+    /// download, go out through [`Modem::poll`]. Refused with the reason (nothing changes)
+    /// when the module has no such thing (a 2G network for the nRF9160, a call while not
+    /// registered) or while the device boots.
+    pub fn apply_stimulus(&mut self, stimulus: Stimulus) -> Result<(), String> {
+        let Some(engine) = self.engine.as_mut() else { return Err("the device is not running".into()) };
+        let mut system = SystemRequest::default();
+        let mut ctx = Ctx { engine, system: &mut system };
+        self.profile.apply_stimulus(&mut ctx, stimulus)?;
+        for urc in &system.urcs {
+            self.out.extend_from_slice(atfota_at::line(urc).as_bytes());
+        }
+        // What the change did to a download (a call that breaks it) follows its URCs.
+        if self.drain_events() || system.reset {
+            self.begin_reboot();
+        }
+        Ok(())
+    }
+
+    /// The link a download sees now (from the radio, the SIM, the registration, the RAT).
+    pub fn link(&self) -> CellLink {
+        self.profile.link()
+    }
+
+    /// The cellular state (registration, RAT, signal, SIM, PDNs), for a status report.
+    pub fn cellular_status(&self) -> CellularStatus {
+        self.profile.cellular_status()
     }
 
     /// Executes one command line.

@@ -19,7 +19,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use atfota_download::{Resume, Source};
-use atfota_fota::{Conditions, EngineConfig, ProfileKind};
+use atfota_fota::{CellularStatus, Conditions, EngineConfig, ProfileKind, Stimulus};
 use atfota_net::{CancelToken, DownloadError, Event as NetEvent, Link, Outcome, StartInfo};
 use atfota_storage::{FileFlash, Layout};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
@@ -226,6 +226,7 @@ impl Loop {
     /// Drives device `i` and files its next timer.
     fn step(&mut self, i: usize, now: Instant) -> Result<(), RunError> {
         let d = &mut self.devices[i];
+        d.follow_link();
         let result = match d.modem.as_mut() {
             None => Ok(None),
             Some(modem) => {
@@ -239,6 +240,7 @@ impl Loop {
                 drive(modem, now, &mut shell)
             }
         };
+        d.follow_link();
         match result {
             Ok(Some(at)) => {
                 self.timers.push(Reverse((at, i)));
@@ -288,6 +290,8 @@ struct Device {
     conditions: Conditions,
     /// Bytes of the current (or last) download: received so far, total.
     download: (u64, u64),
+    /// A link speed set by the bench (`rate`), whatever the radio.
+    rate_override: Option<u64>,
     /// Keeps the data directory locked for as long as the device runs.
     _dir: DirGuard,
 }
@@ -300,10 +304,10 @@ impl Device {
         opts: &RunOptions,
         tx: &Sender<Input>,
     ) -> Result<Self, RunError> {
-        let listen = opts.listen.instance(index, fleet).map_err(|reason| RunError::Listen {
-            listen: opts.listen.to_string(),
-            reason,
-        })?;
+        let listen = opts
+            .listen
+            .instance(index, fleet)
+            .map_err(|reason| RunError::Listen { listen: opts.listen.to_string(), reason })?;
         let transport = transport::open(&listen, index, tx.clone())
             .map_err(|e| RunError::Listen { listen: listen.to_string(), reason: e.to_string() })?;
         if let Some(addr) = &opts.control {
@@ -314,7 +318,6 @@ impl Device {
                 .map_err(|e| RunError::Listen { listen: addr.to_string(), reason: e.to_string() })?;
         }
         let link = Link::new();
-        link.set_rate(opts.net.rate_limit);
         let net = atfota_net::Options { link: Some(link.clone()), ..opts.net.clone() };
         let (profile, layout) = (dir.profile, dir.layout);
         let conditions = Conditions { imei: Some(dir.imei()), ..opts.conditions.clone() };
@@ -333,6 +336,7 @@ impl Device {
             engine: opts.engine,
             conditions,
             download: (0, 0),
+            rate_override: None,
             _dir: guard,
         };
         d.power_on()?;
@@ -355,7 +359,8 @@ impl Device {
         let Some(flash) = self.unpowered.take() else { return Ok(()) };
         self.supply.restore();
         let flash = Powered::new(flash, self.supply.clone());
-        let modem = Modem::power_on_with(flash, self.layout, self.profile, self.engine, self.conditions.clone())?;
+        let modem =
+            Modem::power_on_with(flash, self.layout, self.profile, self.engine, self.conditions.clone())?;
         self.modem = Some(modem);
         Ok(())
     }
@@ -380,14 +385,16 @@ impl Device {
     }
 
     /// Carries out one control request; returns the reply.
-    fn control(&mut self, req: Request, _now: Instant, _net: &atfota_net::Options, _tx: &Sender<Input>) -> Value {
+    fn control(
+        &mut self,
+        req: Request,
+        _now: Instant,
+        _net: &atfota_net::Options,
+        _tx: &Sender<Input>,
+    ) -> Value {
         match req {
-            Request::NetworkDown | Request::NetworkUp => {
-                self.link.set_up(req == Request::NetworkUp);
-                control::ok(json!({}))
-            }
             Request::Rate(rate) => {
-                self.link.set_rate(rate);
+                self.rate_override = rate;
                 control::ok(json!({}))
             }
             Request::DropConnection => {
@@ -407,7 +414,9 @@ impl Device {
                     return control::refused("the power is already on");
                 }
                 if self.unpowered.is_none() {
-                    return control::refused("the device lost its flash in a failed boot; restart the process");
+                    return control::refused(
+                        "the device lost its flash in a failed boot; restart the process",
+                    );
                 }
                 match self.power_on() {
                     Ok(()) => control::ok(json!({})),
@@ -433,24 +442,45 @@ impl Device {
         }
     }
 
-    /// Changes the cellular state the profile shows (registration, signal, radio, calls).
+    /// Changes the emulated network the profile shows (registration, signal, radio, calls).
     fn stimulate(&mut self, req: Request) -> Value {
-        control::refused(format!("{req:?} is not built yet"))
+        let stimulus = match req {
+            Request::NetworkDown => Stimulus::NetworkDown,
+            Request::NetworkUp => Stimulus::NetworkUp,
+            Request::Deregister => Stimulus::Deregister,
+            Request::Register => Stimulus::Register,
+            Request::Signal(s) => Stimulus::Signal(s),
+            Request::Rat(r) => Stimulus::Rat(r),
+            Request::Call => Stimulus::IncomingCall,
+            other => return control::refused(format!("{other:?} is not a network change")),
+        };
+        let Some(modem) = self.modem.as_mut() else { return control::refused("the power is off") };
+        match modem.apply_stimulus(stimulus) {
+            Ok(()) => control::ok(json!({})),
+            Err(e) => control::refused(e),
+        }
+    }
+
+    /// Makes the transfers obey the link the profile shows now (and a bench's rate, if set).
+    fn follow_link(&self) {
+        if let Some(modem) = &self.modem {
+            let cell = modem.link();
+            self.link.set_up(cell.up);
+            self.link.set_rate(self.rate_override.or(cell.rate));
+        }
     }
 
     /// The device's state as the `status` reply shows it.
     fn status(&mut self) -> Value {
         let powered = self.modem.is_some();
+        let cellular = self.modem.as_ref().map(|m| cellular_json(&m.cellular_status()));
         let (app, modem_fw, downloading, boots) = match self.modem.as_mut() {
             Some(m) => {
                 let boots = m.boots();
                 match m.engine_mut() {
-                    Some(e) => (
-                        e.app_version().map(|v| v.to_string()),
-                        e.modem_version(),
-                        e.is_downloading(),
-                        boots,
-                    ),
+                    Some(e) => {
+                        (e.app_version().map(|v| v.to_string()), e.modem_version(), e.is_downloading(), boots)
+                    }
                     None => (None, None, false, boots),
                 }
             }
@@ -465,9 +495,24 @@ impl Device {
             "modem_version": modem_fw,
             "download": { "running": downloading, "bytes": self.download.0, "total": self.download.1 },
             "link": { "up": self.link.is_up(), "rate": self.link.rate() },
+            "cellular": cellular,
             "power_cut_armed": self.supply.armed(),
         })
     }
+}
+
+/// The cellular part of a `status` reply.
+fn cellular_json(c: &CellularStatus) -> Value {
+    json!({
+        "registration": c.stat,
+        "rat": c.rat.map(|r| r.to_string()),
+        "network_rat": c.network_rat.to_string(),
+        "network_up": c.network_up,
+        "signal": c.signal,
+        "cfun": c.cfun,
+        "sim": c.sim.name(),
+        "pdns": c.pdns.iter().map(|p| json!({ "cid": p.cid, "apn": p.apn, "active": p.active })).collect::<Vec<_>>(),
+    })
 }
 
 /// A device's side of [`drive`]: its transport, its transfers.
@@ -521,8 +566,10 @@ impl TransferJob {
     /// Runs the transfer on its own thread, feeding the loop.
     fn spawn(self, cancel: CancelToken, pool: Receiver<Vec<u8>>, tx: Sender<Input>) {
         let TransferJob { device, id, source, resume, opts } = self;
-        let spawned = thread::Builder::new().name(format!("transfer-{device}-{id}")).stack_size(TRANSFER_STACK).spawn(
-            move || {
+        let spawned = thread::Builder::new()
+            .name(format!("transfer-{device}-{id}"))
+            .stack_size(TRANSFER_STACK)
+            .spawn(move || {
                 let mut on_event = |ev: NetEvent<'_>| {
                     if cancel.is_cancelled() {
                         return ControlFlow::Break(());
@@ -546,8 +593,7 @@ impl TransferJob {
                 let result =
                     atfota_net::download_with_cancel(&source, resume.as_ref(), &opts, &cancel, &mut on_event);
                 let _ = tx.send(Input::Finished(device, id, result));
-            },
-        );
+            });
         if let Err(e) = spawned {
             log::error!("cannot start a transfer thread: {e}");
         }

@@ -82,7 +82,9 @@ impl Listen {
         match self {
             _ if !fleet => Ok(self.clone()),
             Self::Tcp(a) => offset_port(a, i).map(Self::Tcp),
-            other => Err(format!("--instances needs --listen tcp:HOST:BASE (one port per device), not {other}")),
+            other => {
+                Err(format!("--instances needs --listen tcp:HOST:BASE (one port per device), not {other}"))
+            }
         }
     }
 }
@@ -95,7 +97,12 @@ pub(crate) fn offset_port(addr: &str, i: usize) -> Result<String, String> {
         .ok()
         .filter(|_| port != 0 || i == 0)
         .map(|p| format!("{host}:{p}"))
-        .ok_or_else(|| format!("{addr}: device {i} would need port {} (past 65535, or base port 0)", usize::from(port) + i))
+        .ok_or_else(|| {
+            format!(
+                "{addr}: device {i} would need port {} (past 65535, or base port 0)",
+                usize::from(port) + i
+            )
+        })
 }
 
 /// An open endpoint: input arrives on the channel given to [`open`]; output
@@ -240,8 +247,14 @@ struct OutState {
 
 impl Output {
     fn new(device: usize, input: Sender<Input>) -> Self {
-        let state =
-            OutState { queue: VecDeque::new(), writer: None, generation: 0, writing: false, dropped: 0, end: 0 };
+        let state = OutState {
+            queue: VecDeque::new(),
+            writer: None,
+            generation: 0,
+            writing: false,
+            dropped: 0,
+            end: 0,
+        };
         let out = Self { shared: Arc::new((Mutex::new(state), Condvar::new())), device, input };
         let worker = out.clone();
         let spawned = thread::Builder::new()

@@ -12,8 +12,8 @@ use std::time::Instant;
 
 use atfota_device::{DeviceConfig, Modem, Next, layout_for, provision};
 use atfota_fota::{Conditions, EngineConfig, ProfileKind};
-use common::{poll_text, run_transfer};
 use atfota_storage::{FlashError, Geometry, NorFlash, SimFlash};
+use common::{poll_text, run_transfer};
 
 /// A SimFlash that notes the number of mutating operations at every sync.
 struct Recording {
@@ -55,7 +55,6 @@ fn synced_up_to_now(log: &Arc<Mutex<Log>>) -> bool {
     let l = log.lock().unwrap();
     l.syncs.last() == Some(&l.ops)
 }
-
 
 #[test]
 fn every_acknowledged_point_is_synced() {

@@ -326,7 +326,12 @@ impl<'a> Host<'a> {
                         self.modem = None;
                         return None;
                     }
-                    panic!("{}: reboot failed at op {}: {e}; seen {:?}", self.sc.name, self.ops(), self.seen.lines);
+                    panic!(
+                        "{}: reboot failed at op {}: {e}; seen {:?}",
+                        self.sc.name,
+                        self.ops(),
+                        self.seen.lines
+                    );
                 }
                 Err(_) => {
                     self.cut();
@@ -396,8 +401,11 @@ impl<'a> Host<'a> {
                 assert_eq!(r.validator.as_deref(), Some(VALIDATOR), "{}", self.sc.name);
             }
             assert!(offset < self.sc.file.len(), "{}: resume past the end", self.sc.name);
-            let info =
-                StartInfo { offset: offset as u64, total: self.sc.file.len() as u64, validator: Some(VALIDATOR.into()) };
+            let info = StartInfo {
+                offset: offset as u64,
+                total: self.sc.file.len() as u64,
+                validator: Some(VALIDATOR.into()),
+            };
             self.modem.as_mut()?.handle_started(id, info).ok();
             out.push_str(&self.deliver()?);
             for chunk in self.sc.file[offset..].chunks(CHUNK) {

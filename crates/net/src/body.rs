@@ -50,10 +50,15 @@ pub(crate) fn stream(
     loop {
         if let Some(link) = link {
             if !link.wait_up(idle, cancel) {
-                return if cancel.is_cancelled() { Ok(Outcome::Cancelled) } else { Err(DownloadError::IdleTimeout(idle)) };
+                return if cancel.is_cancelled() {
+                    Ok(Outcome::Cancelled)
+                } else {
+                    Err(DownloadError::IdleTimeout(idle))
+                };
             }
             if cuts.is_some_and(|seen| link.cut_since(seen)) {
-                let cut = io::Error::new(io::ErrorKind::ConnectionReset, "the emulated network cut the connection");
+                let cut =
+                    io::Error::new(io::ErrorKind::ConnectionReset, "the emulated network cut the connection");
                 return Err(DownloadError::Interrupted(cut));
             }
             follow_rate(throttle, link.rate());

@@ -43,8 +43,11 @@ pub(crate) fn run(
         // An emulated link that is down lets no connection open: the attempt fails as a
         // server that does not answer would, after the connect timeout.
         let link_up = opts.link.as_ref().is_none_or(|l| l.wait_up(opts.connect_timeout, cancel));
-        let attempt =
-            if link_up { download.attempt(on_event) } else { Err(DownloadError::ConnectTimeout(opts.connect_timeout)) };
+        let attempt = if link_up {
+            download.attempt(on_event)
+        } else {
+            Err(DownloadError::ConnectTimeout(opts.connect_timeout))
+        };
         match attempt {
             Ok(outcome) => return Ok(outcome),
             Err(_) if cancel.is_cancelled() => return Ok(Outcome::Cancelled),
