@@ -96,6 +96,26 @@ SECURITY: whoever can reach the AT port controls the device; tcp: binds only whe
 The built-in development key is always trusted: anyone can sign images with it (like
 MCUboot's sample keys). Never ship it.";
 
+/// Descriptors a fleet device uses at most: AT listener and connection (and its writer's
+/// clone), control listener and connection, flash file, directory lock, a transfer's socket.
+const FDS_PER_DEVICE: u64 = 8;
+
+/// A fleet needs many descriptors: raises the soft limit to the hard one, and warns when even
+/// that is too low (the devices past it would fail to listen or to download).
+fn raise_fd_limit(devices: u32) {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else { return };
+    if soft < hard && setrlimit(Resource::RLIMIT_NOFILE, hard, hard).is_err() {
+        log::warn!("cannot raise the open-file limit from {soft} to {hard}");
+    }
+    let need = u64::from(devices) * FDS_PER_DEVICE + 64;
+    if hard < need {
+        log::warn!(
+            "{devices} devices may need {need} open files, the limit is {hard}: raise it (ulimit -Hn, LimitNOFILE=)"
+        );
+    }
+}
+
 fn parse_profile(s: &str) -> Result<ProfileKind, String> {
     s.parse()
 }
@@ -133,6 +153,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let dirs = match a.instances {
         None => vec![DataDir::open(&a.data, &opts)?],
         Some(n) => {
+            raise_fd_limit(n);
             std::fs::create_dir_all(&a.data).with_context(|| format!("creating {}", a.data.display()))?;
             let mut dirs = Vec::with_capacity(n as usize);
             for i in 0..n {

@@ -335,7 +335,7 @@ mod tests {
                 let _ = reply.send(ok(json!({ "echo": format!("{req:?}") })));
             }
         });
-        let input = b"{\"cmd\":\"status\"}\n\n{\"cmd\":\"fly\"}\n".repeat(1);
+        let input = b"{\"cmd\":\"status\"}\n\n{\"cmd\":\"fly\"}\n";
         let mut long = vec![b'x'; MAX_LINE + 10];
         long.push(b'\n');
         let all = [&input[..], &long, b"{\"cmd\":\"call\"}\n"].concat();

@@ -222,9 +222,9 @@ impl<F: NorFlash> Modem<F> {
             while let Some(action) = self.actions.pop_front() {
                 match action {
                     Action::Start { id, source, resume } => {
-                        return Ok(Some(Next::Start { id, source, resume }));
+                        return Ok(Some(Next::Start { id: self.tag(id), source, resume }));
                     }
-                    Action::Abort { id } => return Ok(Some(Next::Abort { id })),
+                    Action::Abort { id } => return Ok(Some(Next::Abort { id: self.tag(id) })),
                     Action::Timer { id, after } => self.timers.push((now + after, id)),
                     other => log::warn!("unknown action {other:?}"),
                 }
@@ -302,7 +302,7 @@ impl<F: NorFlash> Modem<F> {
     /// Downloader: transfer `id` got its response.
     pub fn handle_started(&mut self, id: u64, info: StartInfo) -> Result<(), ModemError> {
         self.finish_reboot()?;
-        if let Some(e) = self.engine.as_mut() {
+        if let (Some(id), Some(e)) = (self.untag(id), self.engine.as_mut()) {
             e.handle_started(id, info);
         }
         self.after_events()
@@ -311,7 +311,7 @@ impl<F: NorFlash> Modem<F> {
     /// Downloader: bytes of transfer `id`.
     pub fn handle_data(&mut self, id: u64, data: &[u8]) -> Result<(), ModemError> {
         self.finish_reboot()?;
-        if let Some(e) = self.engine.as_mut() {
+        if let (Some(id), Some(e)) = (self.untag(id), self.engine.as_mut()) {
             e.handle_data(id, data);
         }
         self.after_events()
@@ -325,7 +325,7 @@ impl<F: NorFlash> Modem<F> {
         result: Result<Outcome, E>,
     ) -> Result<(), ModemError> {
         self.finish_reboot()?;
-        if let Some(e) = self.engine.as_mut() {
+        if let (Some(id), Some(e)) = (self.untag(id), self.engine.as_mut()) {
             e.handle_finished(id, result.map_err(Into::into));
         }
         self.after_events()
@@ -385,6 +385,18 @@ impl<F: NorFlash> Modem<F> {
     /// The cellular state (registration, RAT, signal, SIM, PDNs), for a status report.
     pub fn cellular_status(&self) -> CellularStatus {
         self.profile.cellular_status()
+    }
+
+    /// The id a shell sees for the engine's transfer `id`: tagged with the boot, because every
+    /// boot's engine counts from 1 again and a transfer of the firmware that just stopped may
+    /// still deliver a few chunks.
+    fn tag(&self, id: u64) -> u64 {
+        (self.boots << 32) | (id & 0xFFFF_FFFF)
+    }
+
+    /// The engine's id of a shell's transfer id, if it belongs to this boot.
+    fn untag(&self, id: u64) -> Option<u64> {
+        (id >> 32 == self.boots).then_some(id & 0xFFFF_FFFF)
     }
 
     /// Executes one command line.

@@ -33,11 +33,11 @@ use crate::power::{Powered, Supply};
 use crate::transport::{self, Listen, Transport};
 
 /// Messages in flight towards the loop; bounded in number.
-const CHANNEL_DEPTH: usize = 64;
+const CHANNEL_DEPTH: usize = 32;
 /// Chunk buffers a transfer keeps for reuse: the main loop hands each one
 /// back after the engine has written it, so a download allocates a few
 /// buffers once instead of one per chunk (and their pages stay warm).
-const POOL_DEPTH: usize = 18;
+const POOL_DEPTH: usize = 4;
 /// Stack of a transfer thread (the download clients and TLS need more than the transports).
 const TRANSFER_STACK: usize = 512 * 1024;
 
@@ -193,7 +193,12 @@ impl Loop {
                 self.step(i, now)?;
                 return Ok(None);
             }
-            Input::Written(i, end) => (i, self.devices[i].with_modem(|m| Ok(m.written(end)))),
+            Input::Written(i, end) => {
+                if let Some(m) = self.devices[i].modem.as_mut() {
+                    m.written(end);
+                }
+                (i, Ok(()))
+            }
             Input::Started(i, id, info) => {
                 self.devices[i].download = (info.offset, info.total);
                 (i, self.devices[i].with_modem(|m| m.handle_started(id, info)))
@@ -320,7 +325,7 @@ impl Device {
         let link = Link::new();
         let net = atfota_net::Options { link: Some(link.clone()), ..opts.net.clone() };
         let (profile, layout) = (dir.profile, dir.layout);
-        let conditions = Conditions { imei: Some(dir.imei()), ..opts.conditions.clone() };
+        let conditions = Conditions { imei: Some(dir.imei()), ..opts.conditions };
         let (flash, guard) = dir.into_flash();
         let mut d = Self {
             index,
@@ -359,8 +364,7 @@ impl Device {
         let Some(flash) = self.unpowered.take() else { return Ok(()) };
         self.supply.restore();
         let flash = Powered::new(flash, self.supply.clone());
-        let modem =
-            Modem::power_on_with(flash, self.layout, self.profile, self.engine, self.conditions.clone())?;
+        let modem = Modem::power_on_with(flash, self.layout, self.profile, self.engine, self.conditions)?;
         self.modem = Some(modem);
         Ok(())
     }

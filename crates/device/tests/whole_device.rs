@@ -278,13 +278,17 @@ impl<'a> Host<'a> {
     /// The power died: the device stops; what it was saying is lost.
     fn cut(&mut self) {
         self.modem = None;
+        // Transfer ids start again at every boot.
         self.queue.clear();
+        self.aborted.clear();
         self.seen.cuts += 1;
         self.seen.result_before_cut |= !self.seen.results.is_empty();
     }
 
     /// Powers on (again after a cut): boots until the application runs, then checks it.
     fn power_on(&mut self, ctx: &str) {
+        self.queue.clear();
+        self.aborted.clear();
         for _ in 0..8 {
             self.flash.borrow_mut().restore_power();
             let sc = self.sc;

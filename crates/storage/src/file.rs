@@ -27,8 +27,11 @@ use std::path::Path;
 use crate::flash::{ERASED, FlashError, FlashStats, Geometry, NorFlash};
 use crate::rules;
 
-/// Largest buffer used to fill erased areas (file creation and erase).
-const FILL_CHUNK: usize = 0x10_0000;
+/// Erased bytes, written in pieces this big to fill erased areas (file creation and erase):
+/// one static block shared by every flash of the process, so a fleet of a thousand devices
+/// does not hold a thousand fill buffers.
+const FILL_CHUNK: usize = 0x1_0000;
+static ERASED_BLOCK: [u8; FILL_CHUNK] = [ERASED; FILL_CHUNK];
 /// Largest buffer used to read old bytes back before a write.
 const READ_BACK_CHUNK: usize = 0x1_0000;
 
@@ -38,8 +41,6 @@ pub struct FileFlash {
     geometry: Geometry,
     /// Per sector: offset inside it from which the sector is known to be erased.
     erased_from: Vec<u32>,
-    /// `0xFF` bytes for erasing; allocated on first use.
-    fill: Vec<u8>,
     /// Buffer for read-backs; allocated on first use.
     scratch: Vec<u8>,
     stats: FlashStats,
@@ -105,7 +106,6 @@ impl FileFlash {
             file,
             geometry,
             erased_from: vec![geometry.sector_size; geometry.sectors() as usize],
-            fill: Vec::new(),
             scratch: Vec::new(),
             stats: FlashStats::default(),
             read_backs: 0,
@@ -114,14 +114,11 @@ impl FileFlash {
 
     /// Writes `0xFF` over a sector-aligned range, then records it as erased.
     fn fill_erased(&mut self, offset: u32, len: u32) -> Result<(), FlashError> {
-        if self.fill.is_empty() {
-            self.fill = vec![ERASED; FILL_CHUNK.min(self.geometry.capacity as usize)];
-        }
         let end = u64::from(offset) + u64::from(len);
         let mut pos = u64::from(offset);
         while pos < end {
-            let n = self.fill.len().min((end - pos) as usize);
-            self.file.write_all_at(&self.fill[..n], pos)?;
+            let n = FILL_CHUNK.min((end - pos) as usize);
+            self.file.write_all_at(&ERASED_BLOCK[..n], pos)?;
             pos += n as u64;
         }
         // Only now: an interrupted fill left bytes that are merely "more

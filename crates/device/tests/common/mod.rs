@@ -176,8 +176,7 @@ impl Dev {
     /// Powers on a flash taken with [`Dev::power_off`].
     pub fn boot(&mut self, mut flash: SimFlash) -> String {
         flash.restore_power();
-        let m = Modem::power_on_with(flash, self.layout, self.profile, self.config, self.conditions.clone())
-            .unwrap();
+        let m = Modem::power_on_with(flash, self.layout, self.profile, self.config, self.conditions).unwrap();
         self.modem = Some(m);
         self.queued.clear();
         let mut out = String::new();
