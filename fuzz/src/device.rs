@@ -1,7 +1,7 @@
 //! A factory-fresh emulated modem for fuzzing, and a scripted stand-in for its downloader.
 //!
 //! Owns the devices the `modem_input` target starts from (each profile with 64 KiB slots, a
-//! 16 KiB settings store and a 6 KiB factory application on a simulated flash, provisioned once
+//! 64 KiB settings store and a 6 KiB factory application on a simulated flash, provisioned once
 //! per process and copied for every input) and [`Server`],
 //! which answers the modem's transfer requests with bytes from the input instead of the
 //! network. It must never open a socket or a file: a transfer is only ever a sequence of
@@ -10,8 +10,8 @@
 use std::sync::OnceLock;
 
 use atfota_device::{
-    DeviceConfig, Modem, ModemError, ModemImage, application_image, layout_for, modem_firmware_body,
-    provision_with,
+    DeviceConfig, LEGACY_SETTINGS_SIZE, Modem, ModemError, ModemImage, application_image, layout_for,
+    modem_firmware_body, provision_with,
 };
 use atfota_fota::{Action, Conditions, EngineConfig, ProfileKind};
 use atfota_image::ImageVersion;
@@ -22,11 +22,12 @@ use crate::input;
 
 /// Application slot size: the smallest a device accepts, so every input boots fast.
 pub const SLOT_SIZE: u32 = 0x1_0000;
-/// Settings store size: two banks of two 4 KiB sectors (a new device gets 256 KiB). Every
-/// boot reads the current bank to its end to check that its tail is erased, which was over
-/// half of each input's time with the full size; two sectors per bank keep compaction's
-/// per-sector loop, and a small store compacts sooner, so inputs reach compaction.
-pub const SETTINGS_SIZE: u32 = 0x4000;
+/// Settings store size: that of devices made before the 256 KiB store (`None` in
+/// `device.toml`), which the product still runs. Every boot reads the current bank to its end
+/// to check that its tail is erased, over half of each input's time with 128 KiB banks; a
+/// 32 KiB bank still holds the credentials' whole quota (24 KiB) beside the engine's records,
+/// so a full store is one a real device can have, and it compacts sooner.
+pub const SETTINGS_SIZE: u32 = LEGACY_SETTINGS_SIZE;
 /// Body size of the factory application: a new device's is 48 KiB, and every boot verifies
 /// the running image twice (the bootloader, then the engine reading its security counter),
 /// so an input's two boots hashed 192 KiB. 6 KiB still spans two sectors.
