@@ -270,11 +270,15 @@ def patch_apply():
     for maker in ('detools', 'ours'):
         write('patch_apply', f'elf-{maker}-lzma-limit-64k-bytewise',
               struct.pack('<BBH', 1, 0, len(old)) + old + testdata('delta', 'elf', f'{maker}-lzma.patch'))
-    # Round-trip mode (bit 7), compression in bits 2-3: the ELF pair's first 4 KiB.
+
+
+def patch_create():
+    # Compression in bits 0-1, old firmware length (u16 LE), old firmware, new firmware: the
+    # ELF pair's first 4 KiB (patch_apply's round-trip seeds before the split).
+    old = testdata('delta', 'elf', 'from.bin')
     new = testdata('delta', 'elf', 'to.bin')
     for i, c in enumerate(('none', 'lzma', 'heatshrink')):
-        write('patch_apply', f'round-trip-{c}',
-              struct.pack('<BBH', 0x80 | i << 2, 0, 4096) + old[:4096] + new[:4096])
+        write('patch_create', f'elf-{c}', struct.pack('<BH', i, 4096) + old[:4096] + new[:4096])
 
 
 def ftp_reply():
@@ -341,5 +345,6 @@ if __name__ == '__main__':
     settings_open()
     modem_input()
     patch_apply()
+    patch_create()
     ftp_reply()
     http_head()

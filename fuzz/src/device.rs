@@ -1,20 +1,21 @@
 //! A factory-fresh emulated modem for fuzzing, and a scripted stand-in for its downloader.
 //!
-//! Owns the devices the `modem_input` target starts from (each profile with 64 KiB slots on a
-//! simulated flash, provisioned once per process and copied for every input) and [`Server`],
+//! Owns the devices the `modem_input` target starts from (each profile with 64 KiB slots, a
+//! 64 KiB settings store and a 6 KiB factory application on a simulated flash, provisioned once
+//! per process and copied for every input) and [`Server`],
 //! which answers the modem's transfer requests with bytes from the input instead of the
 //! network. It must never open a socket or a file: a transfer is only ever a sequence of
 //! `handle_*` calls.
 
 use std::sync::OnceLock;
-
 use std::time::Instant;
 
 use atfota_device::{
-    DeviceConfig, Modem, ModemError, ModemImage, Next, Shell, drive, layout_for, modem_firmware_body,
-    provision_with,
+    DeviceConfig, LEGACY_SETTINGS_SIZE, Modem, ModemError, ModemImage, Next, Shell, application_image, drive,
+    layout_for, modem_firmware_body, provision_with,
 };
 use atfota_fota::{Conditions, EngineConfig, ProfileKind};
+use atfota_image::ImageVersion;
 use atfota_net::{DownloadError, Outcome, Resume, Source, StartInfo};
 use atfota_storage::{Geometry, Layout, SimFlash};
 
@@ -22,6 +23,21 @@ use crate::input;
 
 /// Application slot size: the smallest a device accepts, so every input boots fast.
 pub const SLOT_SIZE: u32 = 0x1_0000;
+/// Settings store size: that of devices made before the 256 KiB store (`None` in
+/// `device.toml`), which the product still runs. Every boot reads the current bank to its end
+/// to check that its tail is erased, over half of each input's time with 128 KiB banks; a
+/// 32 KiB bank still holds the credentials' whole quota (24 KiB) beside the engine's records,
+/// so a full store is one a real device can have, and it compacts sooner.
+pub const SETTINGS_SIZE: u32 = LEGACY_SETTINGS_SIZE;
+/// Body size of the factory application: a new device's is 48 KiB, and every boot verifies
+/// the running image twice (the bootloader, then the engine reading its security counter),
+/// so an input's two boots hashed 192 KiB. 6 KiB still spans two sectors.
+pub const FACTORY_APP_LEN: usize = 0x1800;
+/// Size of the modem firmware of profiles that have one: at most 51 KiB keeps each of its three
+/// partitions at the 64 KiB minimum, so each input's flash copy is 192 KiB smaller.
+pub const MODEM_FIRMWARE_LEN: usize = 0xC000;
+/// The version of that modem firmware (`AT+CGMR` on profiles that have one).
+pub const MODEM_VERSION: &str = "mfw fuzz 1";
 /// The profiles fuzzed, in the order a control byte picks them.
 pub const PROFILES: [ProfileKind; 2] = [ProfileKind::Nrf9160Slm, ProfileKind::Nl668];
 /// The ETag the scripted server gives its one file, so a resume can match it.
@@ -85,17 +101,27 @@ pub fn factory_flash(profile: ProfileKind) -> (SimFlash, Layout) {
 /// panics with the reason rather than reporting every input as a crash of its own.
 fn provision_factory(profile: ProfileKind) -> Factory {
     // A small modem firmware keeps every input's flash copy small.
-    let modem = profile
-        .has_modem_firmware()
-        .then(|| ModemImage { bytes: modem_firmware_body(1, 0x1_0000), version: "mfw fuzz 1".to_owned() });
-    let config = DeviceConfig::for_new_device(profile, SLOT_SIZE, modem.as_ref())
+    let modem = profile.has_modem_firmware().then(|| ModemImage {
+        bytes: modem_firmware_body(1, MODEM_FIRMWARE_LEN),
+        version: MODEM_VERSION.to_owned(),
+    });
+    let mut config = DeviceConfig::for_new_device(profile, SLOT_SIZE, modem.as_ref())
         .unwrap_or_else(|e| panic!("factory config: {e}"));
+    config.settings_size = Some(SETTINGS_SIZE);
     let layout = layout_for(&config).unwrap_or_else(|e| panic!("factory layout: {e}"));
     let geometry = Geometry::new(config.sector_size, config.write_size, layout.capacity())
         .unwrap_or_else(|e| panic!("factory geometry: {e}"));
     let mut flash = SimFlash::new(geometry);
     let modem = modem.unwrap_or_else(|| ModemImage::factory(profile));
     provision_with(&mut flash, &layout, profile, &modem).unwrap_or_else(|e| panic!("provisioning: {e}"));
+    // The factory's application, made smaller: same tag, version and key (see FACTORY_APP_LEN).
+    let version = ImageVersion { major: 1, minor: 0, revision: 0, build: 0 };
+    let mut app =
+        application_image(&format!("atfota emulated {profile} application"), version, FACTORY_APP_LEN)
+            .unwrap_or_else(|e| panic!("factory application: {e}"));
+    app.resize(app.len().next_multiple_of(config.write_size as usize), 0xff);
+    layout.primary.erase_all(&mut flash).unwrap_or_else(|e| panic!("erasing the primary slot: {e}"));
+    layout.primary.write(&mut flash, 0, &app).unwrap_or_else(|e| panic!("writing the application: {e}"));
     Factory { geometry, layout, image: flash.data().to_vec() }
 }
 
@@ -282,9 +308,7 @@ mod tests {
     #[test]
     fn every_factory_device_boots_and_answers() {
         let server = Server { file: b"", pattern: &[], ending: Ending::Complete, quirk: Quirk::None };
-        for (setup, banner, version) in
-            [(SLM, "Ready", "mfw_nrf9160_1.3.5"), (NL668, "RDY", "NL668-EAU_V1.0.0")]
-        {
+        for (setup, banner, version) in [(SLM, "Ready", MODEM_VERSION), (NL668, "RDY", "NL668-EAU_V1.0.0")] {
             let (mut modem, _) = setup.power_on().expect("factory device boots");
             let out = exchange(&mut modem, &server, b"AT+CGMR\r\n");
             assert!(out.contains(banner), "{out:?}");

@@ -103,7 +103,9 @@ impl TrustedKey {
 
     /// The public half of the built-in development key (see [`SigningKey::development`]).
     pub fn development() -> Self {
-        SigningKey::development().public()
+        // Parsed and derived once: every boot asks for it (a scalar multiplication each time).
+        static KEY: std::sync::OnceLock<TrustedKey> = std::sync::OnceLock::new();
+        KEY.get_or_init(|| SigningKey::development().public()).clone()
     }
 
     /// A short name of the key type, for messages ("Ed25519", "RSA-3072", ...).

@@ -118,12 +118,14 @@ fn is_erased<F: NorFlash + ?Sized>(
     offset: u32,
     len: u32,
 ) -> Result<bool, FlashError> {
+    // A slice comparison (memcmp) rather than a byte loop: every boot checks a whole bank.
+    const ERASED_CHUNK: [u8; TAIL_CHUNK] = [ERASED; TAIL_CHUNK];
     let mut buf = vec![0u8; TAIL_CHUNK.min(len as usize)];
     let mut done = 0u32;
     while done < len {
         let n = buf.len().min((len - done) as usize);
         banks.part.read(flash, offset + done, &mut buf[..n])?;
-        if buf[..n].iter().any(|&b| b != ERASED) {
+        if buf[..n] != ERASED_CHUNK[..n] {
             return Ok(false);
         }
         done += n as u32;
