@@ -365,3 +365,24 @@ impl Drop for KillOnDrop<'_> {
         let _ = self.0.wait();
     }
 }
+
+#[test]
+fn a_fleet_whose_addresses_do_not_fit_is_refused_before_any_device_is_made() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("fleet");
+    for (listen, control, why) in [
+        ("stdio", None, "needs --listen tcp:"),
+        ("tcp:127.0.0.1:65534", None, "would need port 65536"),
+        ("tcp:127.0.0.1:20000", Some("tcp:127.0.0.1:65535"), "would need port 65537"),
+    ] {
+        let mut cmd = Command::new(exe());
+        cmd.args(["modem", "--instances", "3", "--listen", listen]).arg("--data").arg(&data);
+        if let Some(c) = control {
+            cmd.args(["--control", c]);
+        }
+        let out = cmd.stdin(Stdio::null()).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains(why), "{listen}: {err}");
+        assert!(!data.exists(), "{listen}: no device was made");
+    }
+}

@@ -150,6 +150,14 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         modem_firmware,
         allow_downgrade: a.allow_downgrade,
     };
+    if let Some(n) = a.instances {
+        // Every device's addresses must exist before any device is made.
+        let last = n as usize - 1;
+        a.listen.instance(last, true).map_err(|e| anyhow::anyhow!("--listen {}: {e}", a.listen))?;
+        if let Some(c) = &a.control {
+            c.instance(last, true).map_err(|e| anyhow::anyhow!("--control {c}: {e}"))?;
+        }
+    }
     let dirs = match a.instances {
         None => vec![DataDir::open(&a.data, &opts)?],
         Some(n) => {
