@@ -111,11 +111,11 @@ pub fn run_fleet(dirs: Vec<DataDir>, fleet: bool, opts: RunOptions) -> Result<()
     for (i, dir) in dirs.into_iter().enumerate() {
         devices.push(Device::open(i, dir, fleet, &opts, &tx)?);
     }
-    let mut shell = Loop { devices, tx, rx, net: opts.net, timers: BinaryHeap::new(), fleet };
+    let mut shell = Loop { devices, tx, rx, timers: BinaryHeap::new(), fleet };
     let now = Instant::now();
     for i in 0..shell.devices.len() {
         for req in &opts.at_start {
-            let reply = shell.devices[i].control(req.clone(), now, &shell.net, &shell.tx);
+            let reply = shell.devices[i].control(req.clone());
             if reply["ok"] != true {
                 log::warn!("device {i}: start option not applied: {}", reply["error"]);
             }
@@ -138,7 +138,6 @@ struct Loop {
     devices: Vec<Device>,
     tx: Sender<Input>,
     rx: Receiver<Input>,
-    net: atfota_net::Options,
     /// (deadline, device): a device's next timer; stale entries are skipped.
     timers: BinaryHeap<Reverse<(Instant, usize)>>,
     fleet: bool,
@@ -219,7 +218,7 @@ impl Loop {
                 (i, d.with_modem(|m| m.handle_finished(id, result)))
             }
             Input::Control(i, req, reply) => {
-                let answer = self.devices[i].control(req, now, &self.net, &self.tx);
+                let answer = self.devices[i].control(req);
                 let _ = reply.send(answer);
                 (i, Ok(()))
             }
@@ -389,13 +388,7 @@ impl Device {
     }
 
     /// Carries out one control request; returns the reply.
-    fn control(
-        &mut self,
-        req: Request,
-        _now: Instant,
-        _net: &atfota_net::Options,
-        _tx: &Sender<Input>,
-    ) -> Value {
+    fn control(&mut self, req: Request) -> Value {
         match req {
             Request::Rate(rate) => {
                 self.rate_override = rate;
