@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use atfota_device::{ControlAddr, DataDir, Listen, ModemImage, OpenOptions, Request, RunOptions};
-use atfota_fota::{Conditions, EngineConfig, ProfileKind, Rat, SimPin};
+use atfota_fota::{Conditions, EngineConfig, ProfileKind, Rat, SimPin, Stimulus};
 use atfota_image::TrustedKey;
 
 /// Options of `atfota modem` (a stable contract: only ever extended).
@@ -207,7 +207,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let mut at_start = Vec::new();
     if a.network == "2g" {
         let slowest = if dir.profile == ProfileKind::Nl668 { Rat::Gsm } else { Rat::NbIot };
-        at_start.push(Request::Rat(slowest));
+        at_start.push(Request::Network(Stimulus::Rat(slowest)));
     }
     let run = RunOptions {
         listen: a.listen,

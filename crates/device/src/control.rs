@@ -16,8 +16,8 @@ use std::str::FromStr;
 use std::thread;
 use std::time::Duration;
 
-use atfota_fota::Rat;
 use atfota_fota::profile::MAX_SIGNAL;
+use atfota_fota::{Rat, Stimulus};
 use crossbeam_channel::Sender;
 use serde_json::{Value, json};
 
@@ -89,22 +89,12 @@ impl ControlAddr {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Request {
-    /// The network stops carrying data (registration stays).
-    NetworkDown,
-    /// The network carries data again.
-    NetworkUp,
-    /// Registration lost (the device searches).
-    Deregister,
-    /// Registration regained.
-    Register,
-    /// Signal, as the `+CSQ` `<rssi>` index 0..=31.
-    Signal(u8),
-    /// The fastest radio access technology the network offers.
-    Rat(Rat),
+    /// A change of the emulated network (registration, data, signal, radio, a call), carried
+    /// out by the profile: `network-down`, `network-up`, `deregister`, `register`, `signal`,
+    /// `rat`, `call`.
+    Network(Stimulus),
     /// Link speed in bytes per second, whatever the radio; `None`: the radio's own speed.
     Rate(Option<u64>),
-    /// An incoming voice call rings now.
-    Call,
     /// The server connection of a running download is cut now.
     DropConnection,
     /// The power is cut now.
@@ -148,18 +138,18 @@ impl Request {
             Some(_) => Err(format!("{cmd} takes no value")),
         };
         match cmd {
-            "network-down" => no_value(Self::NetworkDown),
-            "network-up" => no_value(Self::NetworkUp),
-            "deregister" => no_value(Self::Deregister),
-            "register" => no_value(Self::Register),
+            "network-down" => no_value(Self::Network(Stimulus::NetworkDown)),
+            "network-up" => no_value(Self::Network(Stimulus::NetworkUp)),
+            "deregister" => no_value(Self::Network(Stimulus::Deregister)),
+            "register" => no_value(Self::Network(Stimulus::Register)),
             "signal" => match number(value) {
-                Some(n) if n <= u64::from(MAX_SIGNAL) => Ok(Self::Signal(n as u8)),
+                Some(n) if n <= u64::from(MAX_SIGNAL) => Ok(Self::Network(Stimulus::Signal(n as u8))),
                 _ => {
                     Err(format!("signal needs the +CSQ <rssi> index, 0 (-113 dBm) to {MAX_SIGNAL} (-51 dBm)"))
                 }
             },
             "rat" => match value.and_then(Value::as_str).map(str::parse::<Rat>) {
-                Some(Ok(r)) => Ok(Self::Rat(r)),
+                Some(Ok(r)) => Ok(Self::Network(Stimulus::Rat(r))),
                 _ => Err("rat needs a value: lte, 3g, 2g or nb-iot".into()),
             },
             "rate" => match (value, number(value)) {
@@ -170,7 +160,7 @@ impl Request {
                         .into())
                 }
             },
-            "call" => no_value(Self::Call),
+            "call" => no_value(Self::Network(Stimulus::IncomingCall)),
             "drop-connection" => no_value(Self::DropConnection),
             "power-cut" => no_value(Self::PowerCut),
             "power-on" => no_value(Self::PowerOn),
@@ -296,8 +286,14 @@ mod tests {
             Request::parse(&line).unwrap_or_else(|e| panic!("{line}: {e}"));
         }
         assert_eq!(Request::parse(r#"{"cmd":"rate","value":"auto"}"#), Ok(Request::Rate(None)));
-        assert_eq!(Request::parse(r#"{"cmd":"rat","value":"2g"}"#), Ok(Request::Rat(Rat::Gsm)));
-        assert_eq!(Request::parse(r#"{"cmd":"signal","value":31}"#), Ok(Request::Signal(31)));
+        assert_eq!(
+            Request::parse(r#"{"cmd":"rat","value":"2g"}"#),
+            Ok(Request::Network(Stimulus::Rat(Rat::Gsm)))
+        );
+        assert_eq!(
+            Request::parse(r#"{"cmd":"signal","value":31}"#),
+            Ok(Request::Network(Stimulus::Signal(31)))
+        );
         assert_eq!(Request::parse(r#"{"cmd":"cut-at","value":"7"}"#), Ok(Request::CutAt(7)));
         for (bad, why) in [
             ("", "not a JSON object"),
@@ -349,6 +345,6 @@ mod tests {
         assert_eq!(lines[0]["echo"], "Status");
         assert_eq!(lines[1]["ok"], false);
         assert!(lines[2]["error"].as_str().unwrap().contains("longer than"));
-        assert_eq!(lines[3]["echo"], "Call");
+        assert_eq!(lines[3]["echo"], "Network(IncomingCall)");
     }
 }

@@ -435,22 +435,12 @@ impl Device {
                 None => control::refused("the power is off"),
             },
             Request::Status => control::ok(self.status()),
-            other => self.stimulate(other),
+            Request::Network(stimulus) => self.stimulate(stimulus),
         }
     }
 
     /// Changes the emulated network the profile shows (registration, signal, radio, calls).
-    fn stimulate(&mut self, req: Request) -> Value {
-        let stimulus = match req {
-            Request::NetworkDown => Stimulus::NetworkDown,
-            Request::NetworkUp => Stimulus::NetworkUp,
-            Request::Deregister => Stimulus::Deregister,
-            Request::Register => Stimulus::Register,
-            Request::Signal(s) => Stimulus::Signal(s),
-            Request::Rat(r) => Stimulus::Rat(r),
-            Request::Call => Stimulus::IncomingCall,
-            other => return control::refused(format!("{other:?} is not a network change")),
-        };
+    fn stimulate(&mut self, stimulus: Stimulus) -> Value {
         let Some(modem) = self.modem.as_mut() else { return control::refused("the power is off") };
         match modem.apply_stimulus(stimulus) {
             Ok(()) => control::ok(json!({})),
