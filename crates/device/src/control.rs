@@ -43,10 +43,7 @@ impl FromStr for ControlAddr {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         if let Some(addr) = s.strip_prefix("tcp:") {
-            if addr.rsplit_once(':').is_none_or(|(h, p)| h.is_empty() || p.parse::<u16>().is_err()) {
-                return Err(format!("tcp:{addr}: expected tcp:HOST:PORT, e.g. tcp:127.0.0.1:6000"));
-            }
-            Ok(Self::Tcp(addr.to_string()))
+            crate::transport::tcp_addr(addr, 6000).map(Self::Tcp)
         } else if let Some(path) = s.strip_prefix("unix:") {
             if path.is_empty() {
                 return Err("unix: needs a path after the colon, e.g. unix:/tmp/modem.ctl".into());

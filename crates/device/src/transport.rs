@@ -48,10 +48,7 @@ impl FromStr for Listen {
             "pty" => Ok(Self::Pty(None)),
             _ => {
                 if let Some(addr) = s.strip_prefix("tcp:") {
-                    if addr.rsplit_once(':').is_none_or(|(h, p)| h.is_empty() || p.parse::<u16>().is_err()) {
-                        return Err(format!("tcp:{addr}: expected tcp:HOST:PORT, e.g. tcp:127.0.0.1:5000"));
-                    }
-                    Ok(Self::Tcp(addr.to_string()))
+                    tcp_addr(addr, 5000).map(Self::Tcp)
                 } else if let Some(link) = s.strip_prefix("pty:") {
                     if link.is_empty() {
                         return Err("pty: needs a path after the colon, e.g. pty:/tmp/modem".into());
@@ -87,6 +84,15 @@ impl Listen {
             }
         }
     }
+}
+
+/// The `HOST:PORT` after `tcp:` in an address option (AT port or control channel), checked;
+/// `example_port` goes into the error message.
+pub(crate) fn tcp_addr(addr: &str, example_port: u16) -> Result<String, String> {
+    if addr.rsplit_once(':').is_none_or(|(h, p)| h.is_empty() || p.parse::<u16>().is_err()) {
+        return Err(format!("tcp:{addr}: expected tcp:HOST:PORT, e.g. tcp:127.0.0.1:{example_port}"));
+    }
+    Ok(addr.to_string())
 }
 
 /// `HOST:PORT` with the port moved up by `i`.
