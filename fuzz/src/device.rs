@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 use std::time::Instant;
 
 use atfota_device::{
-    DeviceConfig, LEGACY_SETTINGS_SIZE, Modem, ModemError, ModemImage, Next, Shell, application_image, drive,
+    DeviceConfig, LEGACY_SETTINGS_SIZE, Modem, ModemError, ModemImage, Shell, application_image, drive,
     layout_for, modem_firmware_body, provision_with,
 };
 use atfota_fota::{Conditions, EngineConfig, ProfileKind};
@@ -286,6 +286,7 @@ impl Server<'_> {
 
 #[cfg(test)]
 mod tests {
+    use atfota_device::Next;
     use atfota_image::TrustedKey;
 
     use super::*;
