@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# CI step: builds every cargo-fuzz target once and runs each from its seed corpus for
-# FUZZ_SECONDS (default 30), FUZZ_JOBS (default 2) at a time; exits non-zero if any target
+# CI step: runs the harness's unit tests, builds every cargo-fuzz target once and runs each
+# from its seed corpus for FUZZ_SECONDS (default 30), FUZZ_JOBS (default 2) at a time; exits non-zero if any target
 # crashes, hangs, runs out of memory or fails to start. FUZZ_RUNS=N also stops each target
 # after N executions (the long run in docs/RELIABILITY.md: FUZZ_SECONDS=600 FUZZ_RUNS=10000000),
 # FUZZ_KEEP=DIR keeps the inputs the run found in DIR/<target>/ (default: a scratch directory). Installs a nightly toolchain
@@ -37,6 +37,11 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
 fi
 
 cd "$here"
+# The harness's own unit tests (`src/`: the scripted server, the input splitters), on stable:
+# the fuzz crate is outside the workspace, so `cargo test --workspace` never runs them.
+cargo test --release --quiet
+log "harness tests passed"
+
 t0=$(now)
 # One build for all targets (release, no sanitizer); `run` below starts the binaries directly,
 # so two targets at a time never wait on cargo's lock of the target directory.
