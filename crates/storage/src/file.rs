@@ -22,9 +22,11 @@
 //! Write-back: the device syncs the file (`fdatasync`) before it tells the host an image is
 //! downloaded, so that a host crash cannot lose what was acknowledged. Left to the page cache,
 //! a 256 MiB download is still all in memory at that point and the sync writes all of it while
-//! the host waits. Every [`WRITEBACK_CHUNK`] of sequential writes, the file asks the kernel to
-//! start writing that range out now (`sync_file_range` with `SYNC_FILE_RANGE_WRITE`, which does
-//! not wait), so the disk works during the download and the sync waits only for the tail. It
+//! the host waits. Every [`WRITEBACK_CHUNK`] of sequential writes, and whenever a write elsewhere
+//! ends a sequence (a download's checkpoint in the settings, at least every 1 MiB), the file asks
+//! the kernel to start writing that range out now (`sync_file_range` with
+//! `SYNC_FILE_RANGE_WRITE`, which does not wait), so the disk works during the download and the
+//! sync waits only for the tail. It
 //! is a hint: it promises nothing, its failure is ignored, and only `sync` makes data durable.
 //! Neither nix nor rustix wraps `sync_file_range`, hence the one `libc` call (Linux only).
 
