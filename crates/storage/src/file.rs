@@ -26,9 +26,9 @@
 //! ends a sequence (a download's checkpoint in the settings, at least every 1 MiB), the file asks
 //! the kernel to start writing that range out now (`sync_file_range` with
 //! `SYNC_FILE_RANGE_WRITE`, which does not wait), so the disk works during the download and the
-//! sync waits only for the tail. It
-//! is a hint: it promises nothing, its failure is ignored, and only `sync` makes data durable.
-//! Neither nix nor rustix wraps `sync_file_range`, hence the one `libc` call (Linux only).
+//! sync waits only for the tail. It is a hint: it promises nothing, its failure is ignored, and
+//! only `sync` makes data durable. Neither nix nor rustix wraps `sync_file_range`, hence the
+//! one `libc` call (Linux only).
 
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
